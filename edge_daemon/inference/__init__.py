@@ -1,0 +1,1 @@
+"""Inference: the ONNX runtime wrapper, model metadata, face detectors and the classifier."""
