@@ -111,6 +111,8 @@ class FrameResult:
     height: int
     labels: tuple[str, ...]
     faces: tuple[FaceResult, ...]
+    # The camera's stable dominant emotion (hysteresis over its primary face); None: no face.
+    camera_emotion: str | None = None
     # Seconds spent per stage ("capture_wait", "detection", "classification", ...).
     timings: dict[str, float] = field(default_factory=dict)
     captured_monotonic: float = 0.0
