@@ -1,0 +1,68 @@
+"""Home Assistant discovery payloads (pure) and their templates rendered with Jinja."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.records import Box, FaceResult, FrameResult
+from edge_daemon.sinks.homeassistant import (
+    discovery_messages,
+    discovery_topic,
+    emotion_sensor_config,
+    object_id,
+)
+from edge_daemon.sinks.mqtt_payloads import encode, results_payload
+
+LABELS = ("angry", "happy", "sad")
+CFG = MqttConfig(topic_prefix="ee/pi", homeassistant={"node_id": "ee_pi", "expire_after": 45,
+                                                      "device_name": "Kitchen Pi"})
+
+
+def test_topic_and_ids():
+    assert object_id("front-door") == "front-door_emotion"
+    assert discovery_topic(CFG, "front") == "homeassistant/sensor/ee_pi/front_emotion/config"
+    other = MqttConfig(homeassistant={"discovery_prefix": "ha", "node_id": "n"})
+    assert discovery_topic(other, "c") == "ha/sensor/n/c_emotion/config"
+
+
+def test_enum_sensor_config():
+    c = emotion_sensor_config(CFG, "front", LABELS, version="9.9")
+    assert c["device_class"] == "enum" and c["options"] == ["angry", "happy", "sad", "none"]
+    assert "unit_of_measurement" not in c and "state_class" not in c
+    assert c["unique_id"] == "ee_pi_front_emotion"
+    assert c["state_topic"] == "ee/pi/front/results"
+    assert c["json_attributes_topic"] == "ee/pi/front/attributes"
+    assert c["expire_after"] == 45
+    assert c["availability_topic"] == "ee/pi/availability"
+    assert (c["payload_available"], c["payload_not_available"]) == ("online", "offline")
+    assert c["device"] == {"identifiers": ["ee_pi"], "name": "Kitchen Pi", "model": "emotion-edge",
+                           "manufacturer": "emotion-edge", "sw_version": "9.9"}
+    no_expiry = MqttConfig(homeassistant={"expire_after": 0})
+    assert "expire_after" not in emotion_sensor_config(no_expiry, "front", LABELS)
+
+
+def test_discovery_messages_one_per_camera():
+    msgs = discovery_messages(CFG, ["front", "back"], LABELS)
+    assert [t for t, _ in msgs] == [discovery_topic(CFG, "front"), discovery_topic(CFG, "back")]
+    assert json.loads(msgs[1][1])["name"] == "back emotion"
+
+
+def test_templates_render_to_valid_states():
+    """Home Assistant renders these with Jinja: the results must be options / availability."""
+    jinja2 = pytest.importorskip("jinja2")
+    c = emotion_sensor_config(CFG, "front", LABELS)
+    env = jinja2.Environment()
+    state = env.from_string(c["value_template"])
+    face = FaceResult(1, Box(0, 0, 10, 10), 0.9, (0.1, 0.8, 0.1), (0.1, 0.8, 0.1), "happy")
+    with_face = FrameResult("front", 1, 0.0, 20, 20, LABELS, (face,), camera_emotion="happy")
+    no_face = FrameResult("front", 2, 0.0, 20, 20, LABELS, ())
+    for result, expected in ((with_face, "happy"), (no_face, "none")):
+        value_json = json.loads(encode(results_payload(result)))
+        assert state.render(value_json=value_json) == expected
+        assert expected in c["options"]
+    avail = env.from_string(c["availability_template"])
+    assert [avail.render(value=v) for v in ("online", "offline", "stopped")] == [
+        "online", "offline", "offline"]
