@@ -46,11 +46,12 @@ class Box:
 
     def clipped(self, width: int, height: int) -> Box:
         """The part of this box inside a width x height frame."""
+        w, h = float(width), float(height)
         return Box(
-            min(max(self.x1, 0.0), width),
-            min(max(self.y1, 0.0), height),
-            min(max(self.x2, 0.0), width),
-            min(max(self.y2, 0.0), height),
+            min(max(self.x1, 0.0), w),
+            min(max(self.y1, 0.0), h),
+            min(max(self.x2, 0.0), w),
+            min(max(self.y2, 0.0), h),
         )
 
     def normalized(self, width: int, height: int) -> tuple[float, float, float, float]:
