@@ -14,6 +14,7 @@ class SourceStats:
 
     frames_captured: int = 0
     frames_dropped: int = 0  # captured but replaced by a newer frame before anyone took it
+    frames_rejected: int = 0  # of a shape or type that cannot be made a BGR frame
     reopen_attempts: int = 0
     connected: bool = False
     last_error: str = ""

@@ -1,0 +1,242 @@
+"""Builds the daemon from a Config (models, cameras, loops, sinks) and runs it until stopped.
+
+What cannot work is refused at start with one clear line (StartupError): an unusable model,
+since no camera can do anything without it, or a config the sinks cannot set up. What might
+work later is only logged: a camera that cannot open now is retried in the background and
+the other cameras carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from .config.detector import DetectorConfig
+from .config.root import Config
+from .config.runtime import RuntimeConfig
+from .config.secrets import SecretError, mqtt_password
+from .inference.classifier import EmotionClassifier
+from .inference.detectors import (
+    DetectorUnavailableError,
+    FaceDetector,
+    UnknownDetectorError,
+    build_detector,
+)
+from .inference.onnx_model import ModelLoadError
+from .pipeline import CameraLoop
+from .sinks.base import Sink
+from .sinks.mqtt import MqttSetupError, MqttSink
+from .sources.capture import CaptureSource, SourceUnavailableError
+from .sources.opencv import quiet_opencv
+from .sources.registry import build_source
+from .tracking import CameraTracker
+
+log = logging.getLogger(__name__)
+
+SINK_STOP_TIMEOUT_S = 5.0
+LOOP_STOP_TIMEOUT_S = 3.0
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot run at all with this configuration on this machine."""
+
+
+def load_classifier(config: Config) -> EmotionClassifier:
+    """The emotion model, or StartupError naming the file and what is wrong with it."""
+    path = config.classifier.model_path()
+    try:
+        classifier = EmotionClassifier(path, config.runtime.options())
+    except ModelLoadError as exc:
+        raise StartupError(f"emotion model unusable: {exc}") from None
+    meta = classifier.meta
+    log.info("emotion model %s (%s, %s, labels: %s) from %s on %s", meta.name, meta.arch,
+             meta.quantization, ", ".join(meta.labels), path, classifier.model.providers[0])
+    return classifier
+
+
+def load_detector(detector: DetectorConfig, runtime: RuntimeConfig) -> FaceDetector:
+    """The configured face detector, or StartupError with the reason."""
+    try:
+        return build_detector(detector.backend, **detector_options(detector, runtime))
+    except (ModelLoadError, DetectorUnavailableError, UnknownDetectorError, ValueError) as exc:
+        raise StartupError(f"face detector {detector.backend!r} unusable: {exc}") from None
+
+
+def detector_options(detector: DetectorConfig, runtime: RuntimeConfig) -> dict[str, object]:
+    """The keyword options of the configured backend, from the detector section."""
+    named = detector.model in ("short", "full")
+    if detector.backend == "blazeface":
+        options: dict[str, object] = {
+            "options": runtime.options(),
+            "nms_iou_threshold": detector.nms_iou,
+            "min_face_size": detector.min_face_px,
+        }
+        options["variant" if named else "model_path"] = detector.model
+        if detector.score_threshold is not None:
+            options["score_threshold"] = detector.score_threshold
+        return options
+    if detector.backend == "mediapipe":
+        if not named:
+            raise StartupError("detector.model: mediapipe takes short or full, not a file")
+        options = {"variant": detector.model, "min_face_size": detector.min_face_px}
+        if detector.score_threshold is not None:
+            options["score_threshold"] = detector.score_threshold
+        return options
+    if detector.model == "full":
+        raise StartupError("detector.model: haar has no full-range model; give short or a path")
+    options = {"min_face_size": detector.min_face_px}
+    if not named:
+        options["cascade_path"] = detector.model
+    return options
+
+
+class App:
+    """The whole daemon: one source and loop per camera, shared models, shared sinks."""
+
+    def __init__(
+        self,
+        config: Config,
+        environ: Mapping[str, str] | None = None,
+        on_loop_iteration: Callable[[str], object] | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        """Build everything; sinks: already running sinks to reuse (a reload keeps MQTT up)."""
+        quiet_opencv()
+        self.config = config
+        self.classifier = load_classifier(config)
+        self.detector = load_detector(config.detector, config.runtime)
+        self.sources = self._build_sources()
+        self._own_sinks = sinks is None
+        self.sinks = self._build_sinks(environ) if sinks is None else sinks
+        self.loops = [
+            CameraLoop(
+                name, source, self.detector, self.classifier,
+                CameraTracker(self.classifier.labels, config.tracking), self.sinks,
+                interval_s=config.cameras[name].interval_ms / 1000,
+                min_face_px=config.detector.min_face_px,
+                on_iteration=on_loop_iteration,
+            )
+            for name, source in self.sources.items()
+        ]
+        self._started = time.monotonic()
+        self._last_counts: dict[str, tuple[int, float]] = {}
+
+    def _build_sources(self) -> dict[str, CaptureSource]:
+        sources = {}
+        enabled = self.config.enabled_cameras()
+        for name, camera in enabled.items():
+            try:
+                sources[name] = build_source(name, camera)
+            except SourceUnavailableError as exc:
+                log.error("camera %s: %s; this camera is skipped", name, exc)
+        if not sources:
+            why = "no camera is enabled" if not enabled else "no enabled camera can work here"
+            raise StartupError(f"nothing to do: {why}")
+        return sources
+
+    def _build_sinks(self, environ: Mapping[str, str] | None) -> list[Sink]:
+        sinks: list[Sink] = []
+        mqtt = self.config.mqtt
+        if mqtt.enabled:
+            try:
+                secret = mqtt_password(self.config.secrets.mqtt_password_credential, environ)
+                if secret is not None:
+                    log.info("MQTT password from %s", secret.origin)
+                sinks.append(MqttSink(mqtt, list(self.sources), self.classifier.labels,
+                                      password=secret.value if secret else None))
+            except (SecretError, MqttSetupError) as exc:
+                raise StartupError(f"MQTT: {exc}") from None
+        return sinks
+
+    def start(self) -> None:
+        """Start the sinks (unless reused, already running), then the cameras, then the loops."""
+        for sink in self.sinks if self._own_sinks else []:
+            sink.start()
+        for source in self.sources.values():
+            source.start()
+        for loop in self.loops:
+            loop.start()
+        self._started = time.monotonic()
+        log.info("running %d camera(s): %s", len(self.loops),
+                 ", ".join(loop.name for loop in self.loops))
+
+    def running_loops(self) -> list[CameraLoop]:
+        """The loops still processing (a non-looping video's loop ends with it)."""
+        return [loop for loop in self.loops if not loop.done.is_set()]
+
+    def wait(
+        self,
+        stop: threading.Event,
+        on_loop_done: Callable[[str], object] | None = None,
+        on_status: Callable[[str], object] | None = None,
+        poll_s: float = 0.5,
+        status_every_s: float = 10.0,
+    ) -> None:
+        """Block until stop is set or every camera has finished.
+
+        on_loop_done(name) is called once per loop that ends (the watchdog stops expecting
+        its beats); on_status(line) every status_every_s with a short summary.
+        """
+        ended: set[str] = set()
+        next_status = time.monotonic() + status_every_s
+        while not stop.wait(poll_s):
+            for loop in self.loops:
+                if loop.done.is_set() and loop.name not in ended:
+                    ended.add(loop.name)
+                    if on_loop_done is not None:
+                        on_loop_done(loop.name)
+            if len(ended) == len(self.loops):
+                log.info("every camera has finished; stopping")
+                return
+            if on_status is not None and time.monotonic() >= next_status:
+                on_status(self.status_line())
+                next_status = time.monotonic() + status_every_s
+
+    def status_line(self) -> str:
+        """One line: processed frames per second per camera since the last call, MQTT state."""
+        now = time.monotonic()
+        parts = []
+        for loop in self.loops:
+            count, since = self._last_counts.get(loop.name, (0, self._started))
+            fps = (loop.stats.frames_processed - count) / max(now - since, 1e-6)
+            self._last_counts[loop.name] = (loop.stats.frames_processed, now)
+            source = self.sources[loop.name]
+            state = ("ended" if loop.done.is_set() else f"{fps:.1f} fps"
+                     if source.stats.connected else "no signal")
+            parts.append(f"{loop.name} {state}")
+        for sink in self.sinks:
+            connected = getattr(getattr(sink, "stats", None), "connected", None)
+            if connected is not None:
+                parts.append(f"{sink.name} {'connected' if connected else 'disconnected'}")
+        return "; ".join(parts)
+
+    def stop(self, keep_sinks: bool = False) -> bool:
+        """Stop the loops, release the cameras, then flush and close the sinks (bounded).
+
+        keep_sinks leaves the sinks running for the App that replaces this one (a reload).
+        Returns False when a capture thread is still stuck inside a driver: the process
+        should then exit without waiting for it (see cli).
+        """
+        started = time.monotonic()
+        for loop in self.loops:
+            loop.request_stop()
+        for loop in self.loops:
+            loop.stop(LOOP_STOP_TIMEOUT_S)
+        for source in self.sources.values():
+            source.request_stop()
+        for source in self.sources.values():
+            source.stop()
+        for sink in [] if keep_sinks else self.sinks:
+            try:
+                sink.stop(SINK_STOP_TIMEOUT_S)
+            except Exception as exc:
+                log.error("sink %s did not stop cleanly: %s: %s", sink.name,
+                          type(exc).__name__, exc)
+        stuck = {name: s.stuck_threads for name, s in self.sources.items() if s.stuck_threads}
+        if stuck:
+            log.warning("capture stuck in the driver, not waited for: %s",
+                        ", ".join(f"camera {name}" for name in stuck))
+        log.info("stopped in %.1f s", time.monotonic() - started)
+        return not stuck

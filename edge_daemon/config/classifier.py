@@ -1,0 +1,25 @@
+"""The `classifier` section: which exported emotion model runs on the faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Section
+
+# The bundled default, relative to the edge_daemon package (resolved by the app, not here, so
+# the JSON Schema and error messages stay the same on every machine).
+BUNDLED_MODEL = "models/emotion_mini_xception.onnx"
+
+
+class ClassifierConfig(Section):
+    """The emotion model: any ONNX file made by emotion-edge-export."""
+
+    model: Path | None = None
+    """Path of the exported ONNX model; unset means the bundled mini-Xception (FER2013, 7
+    labels). The environment variable MODEL_FILE overrides it, as in the seed."""
+
+    def model_path(self) -> Path:
+        """The configured model, or the bundled default inside the installed package."""
+        if self.model is not None:
+            return self.model
+        return Path(__file__).resolve().parent.parent / BUNDLED_MODEL

@@ -1,0 +1,162 @@
+"""Reading the YAML configuration: placeholders, the seed's overrides, validation, errors.
+
+Order: parse the YAML (keeping line numbers), fill `{EMOTION_EDGE_*}` placeholders from the
+environment, apply the seed's environment overrides (MODEL_FILE, IMAGES_DIR), then validate.
+Every problem found on the way is collected and raised together as one ConfigError.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import ConfigError, ConfigProblem, line_of, problems_from_validation
+from .root import Config
+
+log = logging.getLogger(__name__)
+
+# Like Frigate's {FRIGATE_*}: only variables with our prefix are substituted, so that a brace
+# that happens to be in a value (a GStreamer caps string, a URL) is never touched by accident.
+PLACEHOLDER = re.compile(r"\{(EMOTION_EDGE_[A-Z0-9_]+)\}")
+
+ENV_MODEL_FILE = "MODEL_FILE"
+ENV_IMAGES_DIR = "IMAGES_DIR"
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, fill, override and validate the YAML file at path; raise ConfigError on problems."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problem = ConfigProblem("", f"cannot read the file: {reason}")
+        raise ConfigError(str(path), [problem]) from None
+    return parse_config(text, str(path), environ)
+
+
+def parse_config(
+    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate configuration text (YAML); source names it in error messages."""
+    environ = os.environ if environ is None else environ
+    try:
+        root_node, data = _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [_syntax_problem(exc)]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigProblem("", "the file must hold a mapping of sections",
+                                                 line=1)])
+    problems = _duplicate_keys(root_node, "")
+    data = _fill_placeholders(data, environ, (), root_node, problems)
+    origins = _apply_overrides(data, environ)
+    config = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, Config, root_node, origins)
+    if problems or config is None:
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        raise ConfigError(source, problems)
+    for key, origin in sorted(origins.items()):
+        log.info("config: %s set from %s", key, origin)
+    return config
+
+
+def _parse_yaml(text: str) -> tuple[yaml.Node | None, object]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _syntax_problem(exc: yaml.YAMLError) -> ConfigProblem:
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    line = mark.line + 1 if mark is not None else None
+    column = f", column {mark.column + 1}" if mark is not None else ""
+    return ConfigProblem("", f"YAML syntax error: {reason}{column}", line=line)
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str) -> list[ConfigProblem]:
+    """YAML silently keeps the last of two equal keys; a config file should not."""
+    problems: list[ConfigProblem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            child = f"{path}.{name}" if path else str(name)
+            if name is not None and name in seen:
+                problems.append(ConfigProblem(child, f"duplicate key (first at line {seen[name]})",
+                                              line=key.start_mark.line + 1))
+            elif name is not None:
+                seen[name] = key.start_mark.line + 1
+            problems += _duplicate_keys(value, child)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, f"{path}.{i}")
+    return problems
+
+
+def _fill_placeholders(
+    value: object,
+    environ: Mapping[str, str],
+    path: tuple[str | int, ...],
+    root_node: yaml.Node | None,
+    problems: list[ConfigProblem],
+) -> object:
+    """A copy of value with {EMOTION_EDGE_*} in every string replaced from the environment."""
+    if isinstance(value, dict):
+        return {k: _fill_placeholders(v, environ, (*path, k), root_node, problems)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_placeholders(v, environ, (*path, i), root_node, problems)
+                for i, v in enumerate(value)]
+    if not isinstance(value, str) or "{" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            problems.append(ConfigProblem(
+                ".".join(str(p) for p in path),
+                f"placeholder {{{name}}} names an environment variable that is not set",
+                line=line_of(root_node, path, missing=False),
+            ))
+            return match.group(0)
+        return environ[name]
+
+    return PLACEHOLDER.sub(substitute, value)
+
+
+def _apply_overrides(data: dict, environ: Mapping[str, str]) -> dict[str, str]:
+    """Apply the seed's MODEL_FILE and IMAGES_DIR; return {dotted key: origin} of each change."""
+    origins: dict[str, str] = {}
+    for name in ("classifier", "snapshots"):
+        if data.get(name) is None:  # absent, or present with nothing under it
+            data[name] = {}
+    model_file = environ.get(ENV_MODEL_FILE, "").strip()
+    if model_file:
+        section = data["classifier"]
+        if isinstance(section, dict):
+            section["model"] = model_file
+            origins["classifier.model"] = f"environment variable {ENV_MODEL_FILE}"
+    images_dir = environ.get(ENV_IMAGES_DIR, "").strip()
+    if images_dir:
+        section = data["snapshots"]
+        if isinstance(section, dict):
+            section["enabled"] = True
+            section["directory"] = images_dir
+            origins["snapshots.enabled"] = f"environment variable {ENV_IMAGES_DIR}"
+            origins["snapshots.directory"] = f"environment variable {ENV_IMAGES_DIR}"
+    return origins

@@ -1,0 +1,61 @@
+"""The whole configuration: one field per section."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Section
+from .cameras import CameraConfig, CameraName, cameras_as_mapping
+from .classifier import ClassifierConfig
+from .detector import DetectorConfig
+from .logs import LoggingConfig
+from .mqtt import MqttConfig
+from .runtime import RuntimeConfig
+from .secrets import SecretsConfig
+from .snapshots import SnapshotsConfig
+from .tracking import TrackingConfig
+
+DEFAULT_CONFIG_PATH = "/etc/emotion-edge/config.yaml"
+
+
+class Config(Section):
+    """emotion-edge configuration (YAML)."""
+
+    cameras: Annotated[dict[CameraName, CameraConfig], Field(min_length=1)]
+    """The cameras, by name: a mapping `name: {source: ...}` or a list of cameras that each
+    carry a `name`. Names appear in MQTT topics, so letters, digits, `_` and `-` only."""
+    detector: DetectorConfig = DetectorConfig()
+    """Face detection."""
+    classifier: ClassifierConfig = ClassifierConfig()
+    """Emotion classification."""
+    runtime: RuntimeConfig = RuntimeConfig()
+    """onnxruntime settings for both models."""
+    tracking: TrackingConfig = TrackingConfig()
+    """Face tracks, smoothing and the hysteresis of the dominant emotion."""
+    mqtt: MqttConfig = MqttConfig()
+    """The MQTT broker and topics."""
+    secrets: SecretsConfig = SecretsConfig()
+    """Where the MQTT password is looked up."""
+    snapshots: SnapshotsConfig = SnapshotsConfig()
+    """Sampling images of what the model saw."""
+    logging: LoggingConfig = LoggingConfig()
+    """Log level."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: object) -> object:
+        # `classifier:` with nothing (or only comments) under it means "all defaults".
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None or k == "cameras"}
+        return data
+
+    @field_validator("cameras", mode="before")
+    @classmethod
+    def _list_form(cls, value: object) -> object:
+        return cameras_as_mapping(value)
+
+    def enabled_cameras(self) -> dict[str, CameraConfig]:
+        """The cameras to open, by name."""
+        return {name: cam for name, cam in self.cameras.items() if cam.enabled}

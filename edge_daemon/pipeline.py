@@ -1,0 +1,186 @@
+"""The per-camera processing loop: newest frame -> faces -> emotions -> tracks -> sinks.
+
+One thread per camera. At the camera's interval it takes the newest frame (never a backlog),
+detects every face, drops those too small to judge, classifies all remaining faces of the
+frame in one batch, folds them into the camera's tracker and hands the result to every sink.
+A frame that fails is logged (rate-limited) and skipped; nothing ends the loop but stop() or
+the end of a finite source.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .inference.classifier import EmotionClassifier
+from .inference.detectors.base import FaceDetector
+from .records import Detection, Frame, FrameResult
+from .sinks.base import Sink
+from .sources.base import FrameSource
+from .throttle import LogThrottle
+from .tracking import CameraTracker
+
+log = logging.getLogger(__name__)
+
+FRAME_WAIT_S = 0.5  # longest wait for a frame before the loop looks around (stop, watchdog)
+ERROR_LOG_INTERVAL_S = 60.0
+SLOW_SINK_S = 0.05  # a sink whose publish() takes longer than this breaks its promise
+
+
+@dataclass
+class LoopStats:
+    """Counters of one camera's loop (read by the metrics and the status line)."""
+
+    frames_processed: int = 0
+    frames_failed: int = 0
+    faces_detected: int = 0
+    faces_too_small: int = 0
+    last_processed: float = 0.0  # time.monotonic() of the last processed frame
+    last_publish_s: float = 0.0  # how long handing the last result to the sinks took
+
+
+class CameraLoop:
+    """Processes one camera's frames on its own thread until stopped or the source ends."""
+
+    def __init__(
+        self,
+        name: str,
+        source: FrameSource,
+        detector: FaceDetector,
+        classifier: EmotionClassifier,
+        tracker: CameraTracker,
+        sinks: Sequence[Sink],
+        interval_s: float,
+        min_face_px: int = 0,
+        on_iteration: Callable[[str], object] | None = None,
+    ) -> None:
+        self.name = name
+        self.source = source
+        self.detector = detector
+        self.classifier = classifier
+        self.tracker = tracker
+        self.sinks = list(sinks)
+        self.interval_s = interval_s
+        self.min_face_px = min_face_px
+        self.on_iteration = on_iteration  # e.g. the systemd watchdog's beat(name)
+        self.stats = LoopStats()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._errors = LogThrottle(ERROR_LOG_INTERVAL_S)
+        self.done = threading.Event()  # set when the loop has ended, for whatever reason
+
+    def start(self) -> None:
+        """Start the loop's thread."""
+        self._thread = threading.Thread(target=self._run, name=f"loop-{self.name}", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after the frame in hand (returns at once)."""
+        self._stopping.set()
+
+    def stop(self, timeout: float) -> None:
+        """Ask the loop to end and wait up to timeout seconds for the frame in hand."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        last_index = -1
+        due = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                if self.on_iteration is not None:
+                    self.on_iteration(self.name)
+                wait = due - time.monotonic()
+                if wait > 0:
+                    # In slices, so that a long interval still beats the watchdog.
+                    if self._stopping.wait(min(wait, FRAME_WAIT_S)):
+                        break
+                    continue
+                asked = time.monotonic()
+                frame = self.source.latest(last_index, FRAME_WAIT_S)
+                if frame is None:
+                    if self.source.finished:
+                        log.info("camera %s: source finished; loop ends after %d frames",
+                                 self.name, self.stats.frames_processed)
+                        break
+                    continue
+                last_index = frame.index
+                self._process_safely(frame, time.monotonic() - asked)
+                # Fixed rate, no catching up: a late frame moves the schedule, never bursts.
+                due = max(due + self.interval_s, time.monotonic())
+        finally:
+            self.done.set()
+
+    def _process_safely(self, frame: Frame, capture_wait: float) -> None:
+        try:
+            result = self.process(frame, capture_wait)
+        except Exception as exc:
+            self.stats.frames_failed += 1
+            held = self._errors.allow(type(exc).__name__)
+            if held is not None:
+                more = f" ({held} more failures since the last report)" if held else ""
+                log.error("camera %s: frame %d failed: %s: %s%s",
+                          self.name, frame.index, type(exc).__name__, exc, more)
+                log.debug("camera %s: traceback of the failure", self.name, exc_info=True)
+            return
+        self._hand_over(result, frame)
+
+    def process(self, frame: Frame, capture_wait: float = 0.0) -> FrameResult:
+        """Detect, classify (one batch) and track the faces of one frame."""
+        t0 = time.perf_counter()
+        detections = self._big_enough(self.detector.detect(frame.image))
+        t1 = time.perf_counter()
+        probabilities = self.classifier.classify(frame.image, [d.box for d in detections])
+        t2 = time.perf_counter()
+        faces, camera_emotion = self.tracker.update(detections, probabilities)
+        t3 = time.perf_counter()
+        self.stats.frames_processed += 1
+        self.stats.faces_detected += len(faces)
+        self.stats.last_processed = time.monotonic()
+        return FrameResult(
+            camera=self.name,
+            frame_index=frame.index,
+            timestamp=frame.timestamp,
+            width=frame.width,
+            height=frame.height,
+            labels=self.classifier.labels,
+            faces=faces,
+            camera_emotion=camera_emotion,
+            timings={
+                "capture_wait": capture_wait,
+                "detection": t1 - t0,
+                "classification": t2 - t1,
+                "tracking": t3 - t2,
+                "processing": t3 - t0,
+            },
+            captured_monotonic=frame.monotonic,
+        )
+
+    def _big_enough(self, detections: list[Detection]) -> list[Detection]:
+        if not self.min_face_px:
+            return detections
+        kept = [d for d in detections
+                if min(d.box.width, d.box.height) >= self.min_face_px]
+        self.stats.faces_too_small += len(detections) - len(kept)
+        return kept
+
+    def _hand_over(self, result: FrameResult, frame: Frame) -> None:
+        start = time.perf_counter()
+        for sink in self.sinks:
+            before = time.perf_counter()
+            try:
+                sink.publish(result, frame)
+            except Exception as exc:  # a broken sink must not take the camera down
+                held = self._errors.allow(f"sink-{sink.name}")
+                if held is not None:
+                    log.error("camera %s: sink %s failed: %s: %s",
+                              self.name, sink.name, type(exc).__name__, exc)
+            spent = time.perf_counter() - before
+            if spent > SLOW_SINK_S and self._errors.allow(f"slow-{sink.name}") is not None:
+                log.warning("camera %s: sink %s took %.0f ms to accept a result",
+                            self.name, sink.name, spent * 1000)
+        self.stats.last_publish_s = time.perf_counter() - start

@@ -1,0 +1,102 @@
+"""Video files, for demos and tests: paced like a camera, optionally looping."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from ..config.cameras import FileSourceConfig
+from .capture import CaptureSource, SourceOpenError
+from .opencv import open_video_capture
+
+DEFAULT_FPS = 25.0  # for files whose container states no usable rate
+MAX_LAG_S = 1.0  # fallen further behind than this (a slow machine): re-anchor the clock
+
+
+class FileCapture:
+    """Reads a video file; paces frames at its own rate and starts over at the end if asked."""
+
+    def __init__(
+        self, path: Path, loop: bool, realtime: bool, stopping: threading.Event
+    ) -> None:
+        self.path = path
+        self.loop = loop
+        self.realtime = realtime
+        self.ended = False
+        self._stopping = stopping
+        self.capture = self._open()
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if math.isfinite(fps) and 1.0 <= fps <= 240.0 else DEFAULT_FPS
+        self._anchor = time.monotonic()
+        self._paced = 0  # frames delivered since the anchor
+        self._frames = 0  # frames read since the last start of the file
+
+    def _open(self) -> cv2.VideoCapture:
+        if not self.path.exists():
+            raise SourceOpenError(f"cannot open video file {self.path}: no such file")
+        if self.path.is_dir():
+            raise SourceOpenError(f"cannot open video file {self.path}: it is a directory")
+        if not os.access(self.path, os.R_OK):
+            raise SourceOpenError(f"cannot open video file {self.path}: permission denied")
+        return open_video_capture(
+            str(self.path), cv2.CAP_FFMPEG, f"video file {self.path}: not a video FFmpeg reads"
+        )
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, at the video's pace; None at the end (ended) or on a decode error."""
+        ok, image = self.capture.read()
+        if not ok and self.loop and self._frames > 0:
+            self._rewind()
+            ok, image = self.capture.read()
+        if not ok or image is None:
+            # A file that gave frames and now gives none has reached its end; one that never
+            # gave a frame is unreadable, which is a failure to retry, not an end.
+            self.ended = self._frames > 0 and not self.loop
+            return None
+        self._frames += 1
+        if self.realtime:
+            self._pace()
+        return image
+
+    def _rewind(self) -> None:
+        self._frames = 0
+        if not self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            self.capture.release()
+            self.capture = self._open()
+
+    def _pace(self) -> None:
+        due = self._anchor + self._paced / self.fps
+        wait = due - time.monotonic()
+        if wait > 0:
+            self._stopping.wait(wait)
+        elif wait < -MAX_LAG_S:
+            self._anchor, self._paced = time.monotonic(), 0
+        self._paced += 1
+
+    def release(self) -> None:
+        """Close the file."""
+        self.capture.release()
+
+
+class FileSource(CaptureSource):
+    """A video file that behaves like a camera (or, with realtime off, decodes flat out)."""
+
+    kind: ClassVar[str] = "file"
+    settings_type: ClassVar[type] = FileSourceConfig
+    settings: FileSourceConfig
+
+    def describe(self) -> str:
+        """The file's path."""
+        return f"video file {self.settings.path}"
+
+    def open_capture(self) -> FileCapture:
+        """Open the file."""
+        s = self.settings
+        return FileCapture(Path(s.path), s.loop, s.realtime, self._stopping)

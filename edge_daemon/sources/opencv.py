@@ -1,0 +1,60 @@
+"""What the OpenCV backends share: one VideoCapture wrapped as a Capture, and OpenCV's noise.
+
+OpenCV and FFmpeg print their own warnings straight to stderr (several lines per failed open
+or corrupt packet), which would break the one-line-per-event log; `quiet_opencv` silences
+them, and our sources log what matters themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+import cv2
+import numpy as np
+
+from .capture import SourceOpenError
+
+log = logging.getLogger(__name__)
+
+
+def quiet_opencv() -> None:
+    """Stop OpenCV (and FFmpeg through it) from writing its own lines to stderr."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def opencv_has_gstreamer() -> bool:
+    """True when this OpenCV build (or one of its plugins) can open GStreamer pipelines."""
+    build = cv2.getBuildInformation()
+    built_in = re.search(r"^\s*GStreamer:\s*YES", build, re.MULTILINE) is not None
+    return built_in or cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER)
+
+
+class OpenCvCapture:
+    """A cv2.VideoCapture as a Capture: read() gives an image or None."""
+
+    def __init__(self, capture: cv2.VideoCapture) -> None:
+        self.capture = capture
+        self.ended = False
+
+    def read(self) -> np.ndarray | None:
+        """The next image, or None when the read failed."""
+        ok, image = self.capture.read()
+        return image if ok and image is not None else None
+
+    def release(self) -> None:
+        """Close the device or stream."""
+        self.capture.release()
+
+
+def open_video_capture(
+    target: str | int, api: int, what: str, params: list[int] | None = None
+) -> cv2.VideoCapture:
+    """Open target with one OpenCV backend; raise SourceOpenError naming what failed."""
+    capture = cv2.VideoCapture(target, api, params or [])
+    if not capture.isOpened():
+        capture.release()
+        raise SourceOpenError(f"cannot open {what}")
+    return capture

@@ -1,0 +1,183 @@
+"""The per-camera loop with the real detector, the bundled emotion model and the tracker."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_daemon.config.cameras import CameraConfig
+from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.inference.detectors import build_detector
+from edge_daemon.pipeline import CameraLoop
+from edge_daemon.records import Frame, FrameResult
+from edge_daemon.sources.base import SourceStats
+from edge_daemon.sources.registry import build_source
+from edge_daemon.tracking import CameraTracker
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EmotionClassifier:
+    return EmotionClassifier(ClassifierConfig().model_path())
+
+
+@pytest.fixture(scope="module")
+def far_detector():
+    return build_detector("blazeface", variant="full")
+
+
+@pytest.fixture
+def group(assets) -> np.ndarray:
+    image = cv2.imread(str(assets / "feat-test-data" / "multi_face.jpg"))
+    assert image is not None
+    return image
+
+
+class CollectingSink:
+    """Keeps every result it is handed (a test's window onto the loop's output)."""
+
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.results: list[FrameResult] = []
+
+    def start(self) -> None:
+        pass
+
+    def publish(self, result: FrameResult, frame: Frame) -> None:
+        self.results.append(result)
+
+    def stop(self, timeout: float) -> None:
+        pass
+
+
+class ListSource:
+    """A FrameSource over a fixed list of images, finished after the last one."""
+
+    name = "list"
+
+    def __init__(self, images: list[np.ndarray]) -> None:
+        self.stats = SourceStats()
+        self._frames = [Frame("list", i, time.time(), time.monotonic(), image)
+                        for i, image in enumerate(images)]
+
+    def start(self) -> None:
+        pass
+
+    def latest(self, newer_than: int, timeout: float) -> Frame | None:
+        return next((f for f in self._frames if f.index > newer_than), None)
+
+    @property
+    def finished(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass
+
+
+def make_loop(source, detector, classifier, sink, interval_s=0.0, min_face_px=0) -> CameraLoop:
+    return CameraLoop("cam", source, detector, classifier,
+                      CameraTracker(classifier.labels), [sink], interval_s, min_face_px)
+
+
+def test_all_faces_of_a_frame_are_classified_together_and_tracked(
+    group, far_detector, classifier
+):
+    loop = make_loop(ListSource([]), far_detector, classifier, CollectingSink())
+    frame = Frame("cam", 0, time.time(), time.monotonic(), group)
+    result = loop.process(frame)
+    assert len(result.faces) == 5 and len({f.track_id for f in result.faces}) == 5
+    assert result.labels == classifier.labels and result.width == group.shape[1]
+    # The batch gives each face what it would get alone.
+    for face in result.faces:
+        alone = classifier.classify(group, [face.box])[0]
+        np.testing.assert_allclose(face.raw, alone, atol=1e-5)
+    assert set(result.timings) >= {"capture_wait", "detection", "classification", "tracking"}
+    assert all(v >= 0 for v in result.timings.values())
+
+
+def test_faces_below_the_minimum_size_are_dropped(group, far_detector, classifier):
+    loop = make_loop(ListSource([]), far_detector, classifier, CollectingSink(),
+                     min_face_px=200)  # the group photo's faces are about 110 px
+    result = loop.process(Frame("cam", 0, time.time(), time.monotonic(), group))
+    assert result.faces == () and loop.stats.faces_too_small == 5
+
+
+def test_a_failing_frame_is_logged_once_and_the_loop_goes_on(
+    group, far_detector, classifier, caplog
+):
+    bad = np.zeros((4, 4, 3), np.float64)  # no detector reads float frames
+    sink = CollectingSink()
+    loop = make_loop(ListSource([bad, group, bad, bad, group]), far_detector, classifier, sink)
+    with caplog.at_level(logging.ERROR, logger="edge_daemon.pipeline"):
+        loop.start()
+        assert loop.done.wait(30)
+    assert [r.frame_index for r in sink.results] == [1, 4]
+    assert loop.stats.frames_failed == 3 and loop.stats.frames_processed == 2
+    errors = [r.getMessage() for r in caplog.records]
+    assert len(errors) == 1 and "frame 0 failed" in errors[0] and "float64" in errors[0]
+
+
+def test_the_loop_runs_at_the_camera_interval_on_the_newest_frame(assets, classifier):
+    detector = build_detector("blazeface", variant="short")
+    camera = CameraConfig.model_validate({"source": {
+        "type": "file", "path": str(assets / "feat-test-data" / "single_face.mp4"),
+        "loop": True}})
+    source = build_source("cam", camera)
+    sink = CollectingSink()
+    loop = make_loop(source, detector, classifier, sink, interval_s=0.1)
+    source.start()
+    loop.start()
+    time.sleep(1.55)
+    loop.stop(5)
+    source.stop()
+    count = len(sink.results)
+    assert 13 <= count <= 17  # ten a second, not the video's thirty
+    indices = [r.frame_index for r in sink.results]
+    assert all(b - a >= 2 for a, b in itertools.pairwise(indices))
+    assert sum(1 for r in sink.results if len(r.faces) == 1) >= count - 1
+    assert source.stats.frames_dropped >= count  # the frames in between were skipped
+
+
+def test_stop_ends_a_loop_that_waits_for_frames(classifier, far_detector):
+    class SilentSource(ListSource):
+        @property
+        def finished(self) -> bool:
+            return False
+
+        def latest(self, newer_than: int, timeout: float) -> Frame | None:
+            threading.Event().wait(timeout)
+            return None
+
+    loop = make_loop(SilentSource([]), far_detector, classifier, CollectingSink())
+    loop.start()
+    time.sleep(0.2)
+    began = time.monotonic()
+    loop.stop(5)
+    assert loop.done.is_set() and time.monotonic() - began < 1.0
+
+
+def test_a_long_interval_still_beats_the_watchdog_often(assets, classifier, far_detector):
+    camera = CameraConfig.model_validate({"source": {
+        "type": "file", "path": str(assets / "feat-test-data" / "single_face.mp4"),
+        "loop": True}})
+    source = build_source("cam", camera)
+    beats: list[float] = []
+    sink = CollectingSink()
+    loop = CameraLoop("cam", source, far_detector, classifier, CameraTracker(classifier.labels),
+                      [sink], interval_s=60.0, on_iteration=lambda name: beats.append(
+                          time.monotonic()))
+    source.start()
+    loop.start()
+    time.sleep(1.6)
+    loop.stop(5)
+    source.stop()
+    assert len(sink.results) == 1  # one frame per minute
+    gaps = [b - a for a, b in itertools.pairwise(beats)]
+    assert len(beats) >= 3 and max(gaps) < 0.6
