@@ -66,8 +66,10 @@ def read_secret(
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise SecretError(f"cannot read credential {path}: {exc}") from None
-    # Files written with `echo` end in a newline that is not part of the password.
-    return Secret(text.rstrip("\r\n"), f"credential file {path}")
+    # Files written with `echo` end in a newline that is not part of the password; an empty
+    # file (the installer's default, and the unit's SetCredential fallback) means none.
+    text = text.rstrip("\r\n")
+    return Secret(text, f"credential file {path}") if text else None
 
 
 def mqtt_password(

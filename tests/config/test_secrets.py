@@ -58,3 +58,10 @@ def test_a_credential_that_is_a_directory_is_an_error(tmp_path):
 def test_a_credential_name_with_a_slash_is_refused(tmp_path):
     with pytest.raises(SecretError, match="plain file name"):
         mqtt_password("../etc/passwd", environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+
+
+@pytest.mark.parametrize("content", ["", "\n", "\r\n"])
+def test_an_empty_credential_means_no_password(tmp_path, content):
+    # The installer creates an empty file and the unit's SetCredential= fallback is "\n".
+    (tmp_path / "mqtt_password").write_text(content)
+    assert mqtt_password(environ={"CREDENTIALS_DIRECTORY": str(tmp_path)}) is None
