@@ -17,11 +17,16 @@ from edge_daemon.logging_setup import configure_logging, stream_is_journal, sysl
 def restore_root_logger() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    # A command run in-process earlier (emotion-edge-export) may have set our package's level.
+    package = logging.getLogger("edge_daemon")
+    package_level = package.level
+    package.setLevel(logging.NOTSET)
     yield
     for handler in list(root.handlers):
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+    package.setLevel(package_level)
 
 
 def journal_env(path: Path) -> dict[str, str]:
