@@ -27,7 +27,10 @@ from .inference.detectors import (
 from .inference.onnx_model import ModelLoadError
 from .pipeline import CameraLoop
 from .sinks.base import Sink
+from .sinks.metrics import MetricsSink, observe_pipeline
 from .sinks.mqtt import MqttSetupError, MqttSink
+from .sinks.snapshots import SnapshotSink
+from .sinks.websocket import WebSocketSetupError, websocket_sink
 from .sources.capture import CaptureSource, SourceUnavailableError
 from .sources.opencv import quiet_opencv
 from .sources.registry import build_source
@@ -120,6 +123,8 @@ class App:
             )
             for name, source in self.sources.items()
         ]
+        observe_pipeline(self.sinks, self.classifier, config.detector.backend, self.sources,
+                         self.loops)
         self._started = time.monotonic()
         self._last_counts: dict[str, tuple[int, float]] = {}
 
@@ -148,6 +153,16 @@ class App:
                                       password=secret.value if secret else None))
             except (SecretError, MqttSetupError) as exc:
                 raise StartupError(f"MQTT: {exc}") from None
+        if self.config.snapshots.enabled:
+            sinks.append(SnapshotSink(self.config.snapshots, self.classifier.preprocessor))
+        if self.config.websocket.enabled:
+            try:
+                sinks.append(websocket_sink(self.config.websocket, list(self.sources),
+                                            self.detector, self.classifier, environ))
+            except (SecretError, WebSocketSetupError) as exc:
+                raise StartupError(f"WebSocket: {exc}") from None
+        if self.config.metrics.enabled:
+            sinks.insert(0, MetricsSink(self.config.metrics))  # first: it times frame-to-publish
         return sinks
 
     def start(self) -> None:

@@ -86,10 +86,12 @@ class DaemonRunner:
             self.notifier.ready("reload refused: invalid configuration")
             return
         old = self.app
-        # The MQTT sink knows the model's labels and the broker settings: keep it only when
-        # neither changed.
-        keep_sinks = (config.mqtt, config.secrets, config.classifier) == (
-            old.config.mqtt, old.config.secrets, old.config.classifier)
+        # The sinks know the model's labels and their own settings (broker, metrics port,
+        # snapshot directory, WebSocket server): keep them only when none of these changed.
+        keep_sinks = (config.mqtt, config.secrets, config.classifier, config.metrics,
+                      config.snapshots, config.websocket) == (
+            old.config.mqtt, old.config.secrets, old.config.classifier, old.config.metrics,
+            old.config.snapshots, old.config.websocket)
         old.stop(keep_sinks=keep_sinks)
         for loop in old.loops:
             self.watchdog.unregister(loop.name)

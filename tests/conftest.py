@@ -248,6 +248,12 @@ class DaemonProcess:
 
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "config.yaml"
+        if isinstance(config, dict):
+            # The local servers are on by default at fixed ports; test daemons run side by
+            # side (and beside a developer's own), so each gets free ports unless it says.
+            # In place, so that a test rewriting its config for a reload keeps the ports.
+            for section in ("websocket", "metrics"):
+                config[section] = {"port": _free_port(), **config.get(section, {})}
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path.write_text(text)
         self.stderr_path = workdir / "stderr.log"
@@ -288,6 +294,22 @@ def daemon_factory(tmp_path: Path):
     def start(config: dict | str, env: dict[str, str] | None = None,
               args: tuple[str, ...] = ()) -> DaemonProcess:
         daemon = DaemonProcess(tmp_path / f"daemon{len(daemons)}", config, env, args)
+        daemons.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def module_daemon_factory(tmp_path_factory):
+    """daemon_factory for a whole test module: one daemon can serve many tests."""
+    daemons: list[DaemonProcess] = []
+
+    def start(config: dict | str, env: dict[str, str] | None = None,
+              args: tuple[str, ...] = ()) -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path_factory.mktemp("daemon"), config, env, args)
         daemons.append(daemon)
         return daemon
 

@@ -11,11 +11,13 @@ from .cameras import CameraConfig, CameraName, cameras_as_mapping
 from .classifier import ClassifierConfig
 from .detector import DetectorConfig
 from .logs import LoggingConfig
+from .metrics import MetricsConfig
 from .mqtt import MqttConfig
 from .runtime import RuntimeConfig
 from .secrets import SecretsConfig
 from .snapshots import SnapshotsConfig
 from .tracking import TrackingConfig
+from .websocket import WebSocketConfig
 
 DEFAULT_CONFIG_PATH = "/etc/emotion-edge/config.yaml"
 
@@ -38,8 +40,12 @@ class Config(Section):
     """The MQTT broker and topics."""
     secrets: SecretsConfig = SecretsConfig()
     """Where the MQTT password is looked up."""
+    metrics: MetricsConfig = MetricsConfig()
+    """The Prometheus metrics endpoint."""
     snapshots: SnapshotsConfig = SnapshotsConfig()
     """Sampling images of what the model saw."""
+    websocket: WebSocketConfig = WebSocketConfig()
+    """The local HTTP/WebSocket server: results stream, the seed's protocol, the live page."""
     logging: LoggingConfig = LoggingConfig()
     """Log level."""
 

@@ -1,0 +1,236 @@
+"""The Prometheus sink: serves /metrics over HTTP and times every processed frame.
+
+Per-frame values (time per stage, results per emotion, the latest dominant emotion) come in
+through publish(); counters the stages already keep are read at scrape time by
+`StatsCollector` (see metrics_view). Everything lives in the sink's own registry, beside
+prometheus_client's process, platform and garbage-collector collectors, so that a reload can
+build a new sink without clashing with the old one's names.
+
+If the port cannot be bound (taken, or an address this machine does not have) the sensor
+keeps running: the problem is logged once and binding is retried every BIND_RETRY_S.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    start_http_server,
+)
+
+from ..config.metrics import MetricsConfig
+from ..inference.classifier import EmotionClassifier
+from ..pipeline import CameraLoop
+from ..records import Frame, FrameResult
+from ..sources.base import FrameSource
+from .metrics_view import PREFIX, BuildInfo, CameraState, PipelineView, StatsCollector
+from .mqtt import MqttSink
+from .snapshots import SnapshotSink
+
+log = logging.getLogger(__name__)
+
+# Inference on a Pi or a Jetson: a fraction of a millisecond (tracking, a tiny model on a
+# GPU) up to about two seconds (a large fp32 model on a Pi's CPU). Denser where most
+# stages of the default models land (2 to 100 ms).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075,
+                   0.1, 0.25, 0.5, 1.0, 2.0)
+STAGES = ("capture_wait", "detection", "classification", "tracking")
+RATE_WINDOW_S = 10.0
+BIND_RETRY_S = 30.0
+
+
+def _forget_before(times: deque[float], oldest: float) -> None:
+    while times and times[0] < oldest:
+        times.popleft()
+
+
+@dataclass
+class _CameraSeries:
+    """One camera's labelled children, resolved once (labels() costs a lookup per call)."""
+
+    stages: tuple[tuple[str, Histogram], ...]
+    to_publish: Histogram
+    results: dict[str, Counter]
+    processed: deque[float] = field(default_factory=deque)
+    first_processed: float = 0.0  # monotonic; the rate of a new camera spans less than a window
+    emotion: str | None = None
+    faces_in_view: int = 0
+
+
+class MetricsSink:
+    """Serves Prometheus metrics; publish() records one frame's timings and results."""
+
+    name = "metrics"
+
+    def __init__(self, config: MetricsConfig) -> None:
+        self.config = config
+        # The `_created` series of every counter and histogram would double the scrape for
+        # a value Prometheus does not use (process_start_time_seconds says as much).
+        disable_created_metrics()
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._stage_seconds = Histogram(
+            PREFIX + "stage_duration_seconds",
+            "Time per pipeline stage of one frame (capture_wait: waiting for a new frame).",
+            ["camera", "stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._to_publish_seconds = Histogram(
+            PREFIX + "frame_to_publish_seconds",
+            "Time from a frame's capture until its result is handed to the sinks.",
+            ["camera"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._results = Counter(
+            PREFIX + "face_results", "Classified faces, by their stable emotion.",
+            ["camera", "emotion"], registry=self.registry)
+        self._cameras: dict[str, _CameraSeries] = {}
+        self._lock = threading.Lock()  # camera states: written per frame, read per scrape
+        self._collector = StatsCollector(self._camera_states, RATE_WINDOW_S)
+        self.registry.register(self._collector)
+        self._server = None
+        self._server_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._binder: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- wiring
+    def observe(self, view: PipelineView) -> None:
+        """Read these stages from now on (the App calls this at start and after a reload)."""
+        with self._lock:
+            gone = {c: self._cameras.pop(c) for c in set(self._cameras) - set(view.cameras)}
+        for camera, series in gone.items():  # a camera removed by a reload leaves no series
+            for stage, _ in series.stages:
+                self._stage_seconds.remove(camera, stage)
+            self._to_publish_seconds.remove(camera)
+            for emotion in series.results:
+                self._results.remove(camera, emotion)
+        self._collector.view = view
+        for camera in view.cameras:
+            self._series(camera, view.build.labels)
+
+    def _series(self, camera: str, labels: tuple[str, ...] = ()) -> _CameraSeries:
+        series = self._cameras.get(camera)
+        if series is None:
+            series = _CameraSeries(
+                stages=tuple((s, self._stage_seconds.labels(camera, s)) for s in STAGES),
+                to_publish=self._to_publish_seconds.labels(camera),
+                # Every label present from the start: rate() then shows 0, not "no data".
+                results={label: self._results.labels(camera, label) for label in labels},
+            )
+            with self._lock:
+                self._cameras[camera] = series
+        return series
+
+    def _camera_states(self) -> Mapping[str, CameraState]:
+        now = time.monotonic()
+        with self._lock:
+            states = {}
+            for camera, series in self._cameras.items():
+                _forget_before(series.processed, now - RATE_WINDOW_S)
+                # A camera that started less than a window ago: its frames are spread over
+                # the time it has been running, not over the whole window.
+                span = min(RATE_WINDOW_S, max(1.0, now - series.first_processed))
+                states[camera] = CameraState(series.emotion, series.faces_in_view,
+                                             len(series.processed) / span)
+            return states
+
+    # ----------------------------------------------------------------- Sink interface
+    def start(self) -> None:
+        """Listen on the configured address and port (retried in the background on failure)."""
+        if not self._bind(first=True):
+            self._binder = threading.Thread(target=self._retry_bind, name="metrics-bind",
+                                            daemon=True)
+            self._binder.start()
+
+    def publish(self, result: FrameResult, frame: Frame | None = None) -> None:
+        """Record one frame's stage timings, end-to-end latency and per-face results."""
+        now = time.monotonic()
+        series = self._cameras.get(result.camera) or self._series(result.camera, result.labels)
+        timings = result.timings
+        for stage, histogram in series.stages:
+            seconds = timings.get(stage)
+            if seconds is not None:
+                histogram.observe(seconds)
+        if result.captured_monotonic:
+            series.to_publish.observe(now - result.captured_monotonic)
+        for face in result.faces:
+            counter = series.results.get(face.emotion)
+            if counter is None:
+                counter = series.results[face.emotion] = self._results.labels(
+                    result.camera, face.emotion)
+            counter.inc()
+        with self._lock:
+            if not series.first_processed:
+                series.first_processed = now
+            series.processed.append(now)
+            _forget_before(series.processed, now - RATE_WINDOW_S)  # bounded, scraped or not
+            series.emotion = result.camera_emotion
+            series.faces_in_view = len(result.faces)
+
+    def stop(self, timeout: float) -> None:
+        """Stop serving and release the port."""
+        self._stopping.set()
+        if self._binder is not None:
+            self._binder.join(timeout)
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._server_thread is not None:
+            self._server_thread.join(timeout)
+
+    @property
+    def serving(self) -> bool:
+        """True while the HTTP endpoint is listening."""
+        return self._server is not None
+
+    # ----------------------------------------------------------------- the HTTP endpoint
+    def _bind(self, first: bool) -> bool:
+        where = f"{self.config.address}:{self.config.port}"
+        try:
+            self._server, self._server_thread = start_http_server(
+                self.config.port, addr=self.config.address, registry=self.registry)
+        except OSError as exc:
+            if first:
+                log.error("metrics: cannot listen on %s: %s; the sensor runs on without "
+                          "metrics and retries every %g s (metrics.address/metrics.port)",
+                          where, exc.strerror or exc, BIND_RETRY_S)
+            return False
+        log.info("metrics: serving http://%s/metrics%s", where,
+                 "" if first else " (the port is free now)")
+        return True
+
+    def _retry_bind(self) -> None:
+        while not self._stopping.wait(BIND_RETRY_S):
+            if self._bind(first=False):
+                return
+
+
+def observe_pipeline(sinks: Sequence[object], classifier: EmotionClassifier, detector: str,
+                     sources: Mapping[str, FrameSource],
+                     loops: Sequence[CameraLoop]) -> None:
+    """Point the metrics sink among sinks (if any) at these stages and models."""
+    metrics = next((s for s in sinks if isinstance(s, MetricsSink)), None)
+    if metrics is None:
+        return
+    meta = classifier.meta
+    build = BuildInfo(model=meta.name, model_arch=meta.arch, labels=meta.labels,
+                      quantization=meta.quantization, provider=classifier.model.providers[0],
+                      detector=detector)
+    metrics.observe(PipelineView(
+        build=build,
+        sources={name: source.stats for name, source in sources.items()},
+        loops={loop.name: loop.stats for loop in loops},
+        mqtt=next((s.stats for s in sinks if isinstance(s, MqttSink)), None),
+        snapshots=next((s.stats for s in sinks if isinstance(s, SnapshotSink)), None),
+    ))

@@ -1,0 +1,126 @@
+"""Images sent by clients: data URLs, PNG/JPEG header sizes and bounded decoding.
+
+The pixel limit is checked on the size written in the file's header BEFORE decoding:
+cv2.imdecode allocates width x height x 3 bytes first, so a 50 kB PNG that claims
+60000 x 60000 pixels would cost gigabytes (a decompression bomb). Only PNG and JPEG are
+accepted (what browsers' canvas.toDataURL produces); their headers are simple to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SOI = b"\xff\xd8"
+# Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD9)])  # TEM, RSTn, SOI: no length field
+_JPEG_SOS = 0xDA
+
+
+class ImageError(ValueError):
+    """A client's image cannot be used; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    """An encoded image's format and pixel size, read from its header."""
+
+    format: str  # "png" or "jpeg"
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        """Width times height."""
+        return self.width * self.height
+
+
+def data_url_bytes(url: object) -> bytes:
+    """The bytes of a `data:image/...;base64,...` URL."""
+    if not isinstance(url, str):
+        raise ImageError(f"data.image must be a string (a data URL), not {type(url).__name__}")
+    if not url.startswith("data:"):
+        raise ImageError("data.image is not a data URL (expected data:image/png;base64,...)")
+    header, comma, payload = url.partition(",")
+    if not comma:
+        raise ImageError("data.image has no ',' between the data URL's header and its data")
+    media_type, *params = header[len("data:"):].split(";")
+    if not media_type.lower().startswith("image/"):
+        raise ImageError(f"the data URL is not an image (media type {media_type or 'none'!r})")
+    if "base64" not in (p.strip().lower() for p in params):
+        raise ImageError("the data URL is not base64-encoded (expected ';base64,')")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"malformed base64 in the data URL: {exc}") from None
+    if not data:
+        raise ImageError("the data URL holds no data")
+    return data
+
+
+def image_size(data: bytes) -> ImageSize:
+    """Format and size from a PNG or JPEG header, without decoding any pixels."""
+    if data.startswith(PNG_SIGNATURE):
+        # The first chunk must be IHDR: length (4), type (4), width (4), height (4).
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ImageError("the PNG image is truncated or has no IHDR header")
+        width, height = struct.unpack(">II", data[16:24])
+        return _checked(ImageSize("png", width, height))
+    if data.startswith(JPEG_SOI):
+        return _checked(_jpeg_size(data))
+    raise ImageError("the image is neither PNG nor JPEG")
+
+
+def _jpeg_size(data: bytes) -> ImageSize:
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ImageError(f"the JPEG image is corrupt (no marker at byte {pos})")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if marker in _JPEG_SOF:
+            if pos + 9 > len(data):
+                break
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            return ImageSize("jpeg", width, height)
+        if marker == _JPEG_SOS or length < 2:
+            raise ImageError("the JPEG image has no frame header before its data")
+        pos += 2 + length
+    raise ImageError("the JPEG image is truncated before its frame header")
+
+
+def _checked(size: ImageSize) -> ImageSize:
+    if size.width == 0 or size.height == 0:
+        raise ImageError(f"the {size.format.upper()} header gives an empty image "
+                         f"({size.width} x {size.height})")
+    return size
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """A BGR uint8 image from PNG or JPEG bytes, refusing more than max_pixels pixels."""
+    size = image_size(data)
+    if size.pixels > max_pixels:
+        raise ImageError(f"the image is {size.width} x {size.height} pixels, over the limit "
+                         f"of {max_pixels} (websocket.max_image_pixels)")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise ImageError(f"the {size.format.upper()} image is corrupt (cannot be decoded)")
+    if image.shape[0] * image.shape[1] > max_pixels:  # a header that lied
+        raise ImageError("the decoded image is larger than its header said")
+    return image

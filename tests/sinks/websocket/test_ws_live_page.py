@@ -1,0 +1,150 @@
+"""The live page in real headless Chromium (Debian's `chromium`, driven by Playwright) against a
+running daemon playing posed faces: a happy face, then a surprised one, in a loop."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+BACKGROUND = (11, 12, 16)  # the canvas's blank colour (#0b0c10 in live.js)
+EMOTION_RGB = {"happy": (245, 184, 0), "surprise": (247, 107, 21)}  # live.js's palette
+
+READ_CAMERA = """(name) => {
+  const section = document.querySelector(`section.camera[data-camera="${name}"]`);
+  const bars = {};
+  for (const item of section.querySelectorAll(".bars li")) {
+    bars[item.dataset.label] = Number(item.dataset.value);
+  }
+  return {
+    dominant: section.querySelector(".dominant").dataset.emotion,
+    bars,
+    status: document.getElementById("status").dataset.state,
+  };
+}"""
+
+# Counts of canvas pixels: blank background, each emotion colour, and distinct colours.
+READ_CANVAS = """([name, background, colors]) => {
+  const canvas = document.querySelector(`section.camera[data-camera="${name}"] canvas`);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const counts = { total: data.length / 4, background: 0, distinct: 0 };
+  for (const key of Object.keys(colors)) counts[key] = 0;
+  const seen = new Set();
+  for (let i = 0; i < data.length; i += 4) {
+    const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+    if (r === background[0] && g === background[1] && b === background[2]) counts.background++;
+    for (const [key, c] of Object.entries(colors)) {
+      if (r === c[0] && g === c[1] && b === c[2]) counts[key]++;
+    }
+    seen.add((r << 16) | (g << 8) | b);
+  }
+  counts.distinct = seen.size;
+  return counts;
+}"""
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium from Debian (never Playwright's own download)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install the Debian package chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+def open_live_page(browser, url: str, problems: list[str]):
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.goto(url)
+    page.wait_for_selector('section.camera[data-camera="posed"]', timeout=30_000)
+    return page
+
+
+def watch(page, seconds: float) -> list[dict]:
+    samples = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        samples.append(page.evaluate(READ_CAMERA, "posed"))
+        time.sleep(0.1)
+    return samples
+
+
+def posed_camera(video: Path) -> dict:
+    return {"posed": {"source": {"type": "file", "path": str(video), "loop": True},
+                      "interval_ms": 0}}
+
+
+def test_live_page_moves_bars_switches_the_dominant_emotion_and_draws_boxes(
+    posed_faces_video, daemon_factory, serve_daemon, browser
+):
+    served = serve_daemon(daemon_factory, posed_camera(posed_faces_video))
+    problems: list[str] = []
+    page = open_live_page(browser, f"{served.http}/live", problems)
+    samples = watch(page, 4.5)  # two rounds of happy, then surprise
+
+    assert list(samples[-1]["bars"]) == LABELS
+    assert {s["status"] for s in samples} == {"ok"}
+    # The bars move with the faces: up for the happy one, down for the surprised one.
+    happy = [s["bars"]["happy"] for s in samples]
+    surprise = [s["bars"]["surprise"] for s in samples]
+    assert max(happy) > 0.9 and min(happy) < 0.1, happy
+    assert max(surprise) > 0.3 and min(surprise) < 0.05, surprise
+    dominants = [s["dominant"] for s in samples]
+    assert {"happy", "surprise"} <= set(dominants), dominants  # the label changes
+    switches = sum(1 for a, b in itertools.pairwise(dominants) if a != b)
+    assert switches >= 2
+
+    page.wait_for_function(  # a moment when the happy face's box is on the canvas
+        "() => document.querySelector('section.camera .dominant').dataset.emotion === 'happy'",
+        timeout=10_000)
+    page.wait_for_timeout(300)
+    canvas = page.evaluate(READ_CANVAS, ["posed", BACKGROUND, EMOTION_RGB])
+    # The box and its label in the face's emotion colour (happy, or surprise right after the
+    # video switched faces).
+    assert canvas["happy"] + canvas["surprise"] > 300, canvas
+    assert canvas["background"] > 0.8 * canvas["total"]  # no camera image: a blank frame
+    assert "Camera images are off" in page.inner_text("#footer")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "live_page.png"), full_page=True)
+    page.close()
+    assert not problems, problems
+
+
+def test_live_page_with_preview_and_a_token_shows_the_camera_image(
+    posed_faces_video, daemon_factory, serve_daemon, browser
+):
+    token = "live-page-token"
+    served = serve_daemon(daemon_factory, posed_camera(posed_faces_video), preview=True,
+                          env={"EMOTION_EDGE_WS_TOKEN": token})
+    problems: list[str] = []
+    page = open_live_page(browser, f"{served.http}/live?token={token}", problems)
+    page.wait_for_function(
+        "() => document.querySelector('section.camera .dominant').dataset.emotion === 'happy'",
+        timeout=15_000)
+    page.wait_for_timeout(1000)  # a preview (2 per second) has arrived
+    canvas = page.evaluate(READ_CANVAS, ["posed", BACKGROUND, EMOTION_RGB])
+    assert canvas["distinct"] > 2000  # a photograph, not a blank frame
+    assert canvas["background"] < 0.2 * canvas["total"]
+    assert canvas["happy"] + canvas["surprise"] > 300, canvas  # the box, over the image
+    assert "Camera previews on" in page.inner_text("#footer")
+    assert served.status()["previews_sent"] >= 2
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "live_page_preview.png"), full_page=True)
+    page.close()
+    assert not problems, problems
