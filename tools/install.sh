@@ -147,10 +147,10 @@ install_config() {
   # Root-owned and world-readable: the service's dynamic user must read it. Secrets do not
   # belong here; the MQTT password goes to $CONF_DIR/mqtt_password (0600), see below.
   install -m 0644 "$example" "$dir/config.example.yaml"
-  # The MQTT password file LoadCredential= reads: root-only, empty = no password.
-  if [[ ! -e $dir/mqtt_password ]]; then
-    install -m 0600 /dev/null "$dir/mqtt_password"
-  fi
+  # The secret files LoadCredential= reads: root-only, empty = no MQTT password / no token.
+  for secret in mqtt_password websocket_token; do
+    [[ -e $dir/$secret ]] || install -m 0600 /dev/null "$dir/$secret"
+  done
   if [[ -e $dir/config.yaml ]]; then
     say "kept your $CONF_DIR/config.yaml (the new example is $CONF_DIR/config.example.yaml)"
   else

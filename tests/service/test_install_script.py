@@ -129,6 +129,7 @@ def test_files_installed_one_by_one(installed):
         "etc/emotion-edge/config.example.yaml": f"file 644 {example}",
         "etc/emotion-edge/config.yaml": f"file 644 {example}",
         "etc/emotion-edge/mqtt_password": f"file 600 {hashlib.sha256(b'').hexdigest()[:16]}",
+        "etc/emotion-edge/websocket_token": f"file 600 {hashlib.sha256(b'').hexdigest()[:16]}",
         "etc/systemd": "dir 755",
         "etc/systemd/system": "dir 755",
         f"etc/systemd/system/{UNIT}": f"file 644 {digest(unit)}",
@@ -207,6 +208,8 @@ def test_uninstall_keeps_config_password_and_saved_images_only(installed, uninst
         "etc/emotion-edge": "dir 755",
         "etc/emotion-edge/config.yaml": installed.after_second["etc/emotion-edge/config.yaml"],
         "etc/emotion-edge/mqtt_password": password,
+        "etc/emotion-edge/websocket_token": installed.after_second[
+            "etc/emotion-edge/websocket_token"],
         "etc/systemd": "dir 755",
         "etc/systemd/system": "dir 755",
         f"etc/systemd/system/{UNIT}.d": "dir 755",  # the user's drop-in stays, ours goes

@@ -115,7 +115,8 @@ def test_notify_watchdog_restart_and_identity():
     assert unit["DynamicUser"] == ["yes"]
     assert unit["StateDirectory"] == ["emotion-edge"]
     assert unit["ConfigurationDirectory"] == ["emotion-edge"]
-    assert unit["LoadCredential"] == ["mqtt_password:/etc/emotion-edge/mqtt_password"]
+    assert unit["LoadCredential"] == ["mqtt_password:/etc/emotion-edge/mqtt_password",
+                                      "websocket_token:/etc/emotion-edge/websocket_token"]
 
 
 def test_cameras_stay_reachable():
