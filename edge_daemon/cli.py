@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .bench.options import add_bench_arguments
 from .config.errors import ConfigError
 from .config.loader import load_config
 from .config.root import DEFAULT_CONFIG_PATH, Config
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         "server: # yaml-language-server: $schema=config.schema.json")
     schema.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write to FILE instead of stdout")
+    bench = commands.add_parser(
+        "bench", parents=[common], help="measure speed, CPU, memory and MQTT latency here",
+        description="Time the pipeline stage by stage beside the Keras original's, int8 and "
+        "PyTorch eager, run the daemon at a camera interval to measure its CPU share, memory "
+        "and frame-to-MQTT latency, and check the performance targets.")
+    add_bench_arguments(bench)
     return parser
 
 
@@ -86,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The daemon talks at info; the one-shot commands only when something is wrong.
     configure_logging(args.log_level or ("info" if args.command == "run" else "warning"))
-    handlers = {"run": _run, "check-config": _check_config, "probe": _probe, "schema": _schema}
+    handlers = {"run": _run, "check-config": _check_config, "probe": _probe, "schema": _schema,
+                "bench": _bench}
     return handlers[args.command](args)
 
 
@@ -161,3 +169,9 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench.command import run_bench
+
+    return run_bench(args)

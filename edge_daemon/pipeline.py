@@ -1,6 +1,7 @@
 """The per-camera processing loop: newest frame -> faces -> emotions -> tracks -> sinks.
 
-One thread per camera. At the camera's interval it takes the newest frame (never a backlog),
+One thread per camera. At the camera's interval it takes the newest frame (never a backlog;
+with a source that can skip, the first frame captured once the interval is up),
 detects every face, drops those too small to judge, classifies all remaining faces of the
 frame in one batch, folds them into the camera's tracker and hands the result to every sink.
 A frame that fails is logged (rate-limited) and skipped; nothing ends the loop but stop() or
@@ -71,6 +72,7 @@ class CameraLoop:
         self._thread: threading.Thread | None = None
         self._errors = LogThrottle(ERROR_LOG_INTERVAL_S)
         self.done = threading.Event()  # set when the loop has ended, for whatever reason
+        self._skip_until: Callable[[float], object] | None = getattr(source, "skip_until", None)
 
     def start(self) -> None:
         """Start the loop's thread."""
@@ -112,6 +114,10 @@ class CameraLoop:
                 self._process_safely(frame, time.monotonic() - asked)
                 # Fixed rate, no catching up: a late frame moves the schedule, never bursts.
                 due = max(due + self.interval_s, time.monotonic())
+                if self._skip_until is not None:
+                    # Frames captured before then would never be looked at: the source need
+                    # not decode them, and hands over the first one captured after it.
+                    self._skip_until(due)
         finally:
             self.done.set()
 

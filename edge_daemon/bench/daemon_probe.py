@@ -1,0 +1,207 @@
+"""The real daemon in a child process: its CPU share, its memory and its frame-to-MQTT latency.
+
+`emotion-edge run` is started on a looping video at a given interval, with the default
+configuration apart from the broker and free ports for the metrics and WebSocket servers
+(so that what is measured is what a user runs). After a warm-up, a fixed window is
+measured:
+
+- CPU share: the child's utime + stime (all its threads, /proc/<pid>/stat) over the window's
+  wall time, in percent of one core;
+- memory: VmRSS sampled through the window (median and largest) and VmHWM at its end;
+- frame to MQTT: a paho subscriber in this process takes time.time() as each results message
+  arrives and subtracts the message's `epoch`, which the daemon stamps with time.time() the
+  moment the frame left the camera (or the file's pacing clock). Both clocks are this
+  machine's wall clock; the payload rounds `epoch` to the millisecond, so each sample is
+  good to +-0.5 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .broker import free_port
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RSS_SAMPLE_S = 0.5
+START_TIMEOUT_S = 30.0
+
+
+class ProbeError(RuntimeError):
+    """The child daemon did not start or died during the measurement."""
+
+
+@dataclass
+class ProbeResult:
+    """What one child-daemon run measured."""
+
+    label: str
+    interval_ms: int
+    window_s: float
+    cpu_percent: float  # of one core
+    rss_mb_median: float
+    rss_mb_max: float
+    hwm_mb: float
+    results_received: int
+    frame_to_mqtt_ms: list[float] = field(default_factory=list)
+    faces_per_result: float = 0.0
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads) in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def proc_memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process, in kB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def daemon_config(video: Path, interval_ms: int, host: str, port: int, prefix: str,
+                  classifier_model: Path | None = None, minimal: bool = False,
+                  skip_stable: int | None = None) -> dict:
+    """The child's YAML config: defaults, plus the camera, the broker and free server ports."""
+    config: dict = {
+        "cameras": {"bench": {
+            "source": {"type": "file", "path": str(video), "loop": True, "realtime": True},
+            "interval_ms": interval_ms,
+        }},
+        "mqtt": {"host": host, "port": port, "topic_prefix": prefix, "client_id": prefix},
+        "metrics": {"port": free_port()},
+        "websocket": {"port": free_port()},
+        "logging": {"level": "warning"},
+    }
+    if minimal:
+        config["metrics"] = {"enabled": False}
+        config["websocket"] = {"enabled": False}
+    if classifier_model is not None:
+        config["classifier"] = {"model": str(classifier_model)}
+    if skip_stable is not None:
+        config["detector"] = {"skip_stable_frames": skip_stable}
+    return config
+
+
+class ResultsListener:
+    """A paho subscriber that stamps every results message with its arrival time."""
+
+    def __init__(self, host: str, port: int, topic: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.samples: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"bench-listener-{uuid.uuid4().hex[:8]}")
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=0)
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(host, port, keepalive=30)
+        self.client.loop_start()
+        if not self._subscribed.wait(5):
+            self.close()
+            raise ProbeError(f"cannot subscribe to {topic} at {host}:{port}")
+
+    def _on_message(self, client: object, userdata: object, message: object) -> None:
+        arrived = time.time()  # first thing: anything done before it would count as latency
+        with self._lock:
+            self.samples.append((arrived, bytes(message.payload)))  # type: ignore[attr-defined]
+
+    def taken(self) -> list[tuple[float, bytes]]:
+        """Every sample so far, and forget them."""
+        with self._lock:
+            out, self.samples = self.samples, []
+        return out
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _start(config: dict, workdir: Path) -> subprocess.Popen:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    stderr = (workdir / "stderr.log").open("wb")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MODEL_FILE", "IMAGES_DIR", "NOTIFY_SOCKET", "JOURNAL_STREAM")}
+    try:
+        return subprocess.Popen([sys.executable, "-m", "edge_daemon", "run", "--config",
+                                 str(path)], stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+    finally:
+        stderr.close()
+
+
+def _wait_first(listener: ResultsListener, child: subprocess.Popen, workdir: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not listener.samples:
+        if child.poll() is not None or time.monotonic() > deadline:
+            tail = (workdir / "stderr.log").read_text(errors="replace").strip().splitlines()
+            why = tail[-1] if tail else "no output"
+            raise ProbeError(f"the daemon published no result ({why})")
+        time.sleep(0.05)
+
+
+def _latencies(samples: list[tuple[float, bytes]]) -> tuple[list[float], float]:
+    latencies, faces = [], 0
+    for arrived, payload in samples:
+        body = json.loads(payload)
+        latencies.append((arrived - float(body["epoch"])) * 1000.0)
+        faces += len(body.get("faces", ()))
+    return latencies, faces / max(len(samples), 1)
+
+
+def probe_daemon(label: str, config: dict, warmup_s: float, window_s: float) -> ProbeResult:
+    """Run the daemon with config, measure one window after the warm-up, then stop it."""
+    mqtt = config["mqtt"]
+    topic = f"{mqtt['topic_prefix']}/bench/results"
+    listener = ResultsListener(mqtt["host"], mqtt["port"], topic)
+    with tempfile.TemporaryDirectory(prefix="emotion-edge-bench-daemon-") as tmp:
+        child = _start(config, Path(tmp))
+        try:
+            _wait_first(listener, child, Path(tmp))
+            time.sleep(warmup_s)
+            listener.taken()
+            cpu0, wall0 = proc_cpu_seconds(child.pid), time.monotonic()
+            rss = []
+            while time.monotonic() - wall0 < window_s:
+                if child.poll() is not None:
+                    raise ProbeError(f"the daemon exited with {child.returncode} while measured")
+                rss.append(proc_memory_kb(child.pid)["VmRSS"])
+                time.sleep(min(RSS_SAMPLE_S, max(0.0, window_s - (time.monotonic() - wall0))))
+            cpu1, wall1 = proc_cpu_seconds(child.pid), time.monotonic()
+            memory = proc_memory_kb(child.pid)
+            samples = listener.taken()
+        finally:
+            listener.close()
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
+    latencies, faces = _latencies(samples)
+    rss.sort()
+    return ProbeResult(
+        label=label, interval_ms=int(config["cameras"]["bench"]["interval_ms"]),
+        window_s=wall1 - wall0, cpu_percent=100.0 * (cpu1 - cpu0) / (wall1 - wall0),
+        rss_mb_median=rss[len(rss) // 2] / 1024, rss_mb_max=rss[-1] / 1024,
+        hwm_mb=memory["VmHWM"] / 1024, results_received=len(samples),
+        frame_to_mqtt_ms=latencies, faces_per_result=faces,
+    )
