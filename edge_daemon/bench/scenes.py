@@ -1,8 +1,10 @@
 """The frames every pipeline variant is timed on: a real face video and a synthetic group.
 
-- "1 face": the video's frames, decoded once, each fitted into a 640 x 480 canvas (scaled
-  to fit, centred on black, as a 4:3 camera would frame a 16:9 clip), so the issue's
-  "640 x 480 frame with one face" is met with a real face in real motion.
+- "1 face": the video's frames, decoded once, cut to 4:3 around the centre and scaled to
+  640 x 480: the issue's "640 x 480 frame with one face", with a real face in real motion
+  and picture in every pixel, as a 640 x 480 camera delivers it. (Fitting the 16:9 clip
+  into the frame with black bars instead leaves a quarter of it flat black, which the Haar
+  cascade rejects almost for free: its time fell from about 70 to 52 ms.)
 - "group": deterministic 640 x 480 frames with several different faces, composed from the
   registry's face photos (each face cut out around the default detector's box and pasted at
   a fixed place and size, shifted a few pixels per frame). Without those photos the faces
@@ -83,25 +85,23 @@ def decode_times(path: Path, frames: int) -> list[float]:
     return times
 
 
-def fit_into_canvas(image: np.ndarray, size: tuple[int, int] = CANVAS) -> np.ndarray:
-    """The image scaled to fit a black canvas of size (width, height), centred."""
+def camera_framing(image: np.ndarray, size: tuple[int, int] = CANVAS) -> np.ndarray:
+    """The centre of the image at the aspect ratio of size (width, height), scaled to it."""
     width, height = size
     h, w = image.shape[:2]
-    scale = min(width / w, height / h)
-    new_w, new_h = round(w * scale), round(h * scale)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    x, y = (width - new_w) // 2, (height - new_h) // 2
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    canvas[y:y + new_h, x:x + new_w] = cv2.resize(image, (new_w, new_h),
-                                                  interpolation=interpolation)
-    return canvas
+    crop_w, crop_h = min(w, round(h * width / height)), min(h, round(w * height / width))
+    x, y = (w - crop_w) // 2, (h - crop_h) // 2
+    region = image[y:y + crop_h, x:x + crop_w]
+    interpolation = cv2.INTER_AREA if crop_w > width else cv2.INTER_LINEAR
+    return cv2.resize(region, (width, height), interpolation=interpolation)
 
 
 def one_face_scene(video: Path, frames: list[np.ndarray]) -> Scene:
-    """The video's frames fitted into 640 x 480."""
+    """The video's frames as a 640 x 480 camera would frame them."""
     h, w = frames[0].shape[:2]
-    return Scene("1 face", f"{video.name} ({w}x{h}, {len(frames)} frames) fitted into "
-                 f"{CANVAS[0]}x{CANVAS[1]}", tuple(fit_into_canvas(f) for f in frames))
+    return Scene("1 face", f"{video.name} ({w}x{h}, {len(frames)} frames), centre cut to 4:3 "
+                 f"and scaled to {CANVAS[0]}x{CANVAS[1]}",
+                 tuple(camera_framing(f) for f in frames))
 
 
 def face_patch(image: np.ndarray, detector: FaceDetector) -> np.ndarray | None:

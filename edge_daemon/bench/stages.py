@@ -6,9 +6,9 @@ publishing (the MQTT sink's publish(), connected to a real broker). "processing"
 time of the first four (CameraLoop.process: the pipeline proper), "total" of all five, each
 measured as one span per frame.
 
-The variants take turns, a few frames each, until each has spent its time budget: a burst of
-load from elsewhere on the machine then hits every variant alike, so ratios taken between
-them within one run stay sound.
+The variants take turns of a quarter of a second each until each has spent its time budget:
+a burst of load from elsewhere on the machine then hits every variant alike, so ratios taken
+between them within one run stay sound.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ STAGES = ("detection", "preprocess", "classification", "tracking", "publish")
 # processing: what CameraLoop.process does (all but publish); total: the whole frame.
 SERIES = (*STAGES, "processing", "total")
 WARMUP_FRAMES = 2
-CHUNK_FRAMES = 4
+# Each variant's turn lasts this long (at least one frame). Long enough that a small model's
+# caches are warm again after a turn of the 200 MB seed network (turns of a few frames made
+# the default pipeline look 30 % slower), short enough to share out bursts of outside load.
+TURN_S = 0.25
 
 
 @dataclass
@@ -145,8 +148,9 @@ def time_stages(variants: list[Variant], scene: Scene, budget: Budget,
             break
         for runner in active:
             runner.variant.activate()
-            for _ in range(CHUNK_FRAMES):
-                if not wants_more(runner):
-                    break
+            turn_ends = time.perf_counter() + TURN_S
+            while wants_more(runner):
                 runner.frame(keep=True)
+                if time.perf_counter() >= turn_ends:
+                    break
     return [r.record for r in runners]

@@ -62,9 +62,12 @@ class FacePreprocessor:
         c = meta.channel_count
         out = np.empty((n, meta.input_height, meta.input_width, c), dtype=np.float32)
         for i, region in enumerate(self.crops(image, boxes)):
-            if meta.channels == "gray":
-                region = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
             resized = cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
+            if meta.channels == "gray":
+                # After the resize: both are linear, so the order changes a value by at most
+                # one level, and converting 64 x 64 pixels instead of the whole face crop
+                # saves 30 us per face (issue 7).
+                resized = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
             if meta.channels == "rgb":
                 resized = resized[..., ::-1]
             out[i] = resized.reshape(meta.input_height, meta.input_width, c)
