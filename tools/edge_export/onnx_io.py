@@ -12,6 +12,8 @@ from torch import nn
 
 from edge_daemon.inference.metadata import ModelMetadata
 
+from .graph_passes import fold_pool_padding
+
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "input"
@@ -20,7 +22,7 @@ DEFAULT_OPSET = 17
 
 
 def export_fp32(module: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
-    """Write the module as an fp32 ONNX graph with a dynamic batch dimension."""
+    """Write the module as an fp32 ONNX graph with a dynamic batch dimension, padding folded."""
     module.eval()
     with warnings.catch_warnings(), torch.no_grad():
         # The TorchScript exporter (dynamo=False) needs no onnxscript, folds BatchNorm into
@@ -36,6 +38,7 @@ def export_fp32(module: nn.Module, example: torch.Tensor, path: Path, opset: int
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             do_constant_folding=True,
         )
+    fold_pool_padding(path, path)
     log.info("exported fp32 ONNX (opset %d) to %s", opset, path)
 
 
