@@ -39,7 +39,15 @@ from .broker import BrokerError, LocalBroker
 from .daemon_probe import ProbeError, ProbeResult, daemon_config, probe_daemon
 from .options import DEFAULT_VIDEO
 from .report import comparisons, format_table, targets, write_json, write_plot
-from .scenes import Scene, SceneError, decode_times, group_scene, one_face_scene, read_video
+from .scenes import (
+    Scene,
+    SceneError,
+    camera_stand_in,
+    decode_times,
+    group_scene,
+    one_face_scene,
+    read_video,
+)
 from .stages import Budget, StageRecord, set_threads, time_stages
 from .stats import summary
 from .variants import Models, build_variants, default_detector, onnx_classifier, skipped
@@ -206,18 +214,23 @@ def _probe_dict(result: ProbeResult) -> dict:
 
 
 def _daemon_runs(args: argparse.Namespace, settings: Settings, video: Path, host: str,
-                 port: int) -> tuple[list[dict], dict[str, list[float]]]:
-    runs = [("default config", {})]
+                 port: int, work: Path) -> tuple[list[dict], dict[str, list[float]]]:
+    camera = camera_stand_in(video, args.interval_ms, work / "camera.avi")
+    runs: list[tuple[str, Path, dict]] = [("default config", camera, {})]
     if not args.quick:
-        runs.append(("detector on every frame (skip_stable_frames 0)", {"skip_stable": 0}))
-        runs.append(("MQTT only (metrics and WebSocket off)", {"minimal": True}))
+        runs += [
+            ("detector on every frame (skip_stable_frames 0)", camera, {"skip_stable": 0}),
+            ("MQTT only (metrics and WebSocket off)", camera, {"minimal": True}),
+            (f"default config, {video.name} itself (every frame decoded)", video, {}),
+        ]
     if args.seed_model:
-        runs.append(("default config, seed model", {"classifier_model": args.seed_model}))
+        runs.append(("default config, seed model", camera,
+                     {"classifier_model": args.seed_model}))
     out, samples = [], {}
-    for label, extra in runs:
+    for label, source, extra in runs:
         _say(f"daemon run: {label}, {args.interval_ms} ms interval, {settings.window_s:g} s")
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        config = daemon_config(video, args.interval_ms, host, port, prefix, **extra)
+        config = daemon_config(source, args.interval_ms, host, port, prefix, **extra)
         window = settings.window_s if "classifier_model" not in extra else min(
             settings.window_s, 10.0)
         result = probe_daemon(label, config, settings.warmup_s, window)
@@ -278,7 +291,7 @@ def measure(args: argparse.Namespace, host: str, port: int, work: Path) -> tuple
     finally:
         sink.stop(2)
     daemon, mqtt_samples = ([], {}) if args.no_daemon else _daemon_runs(
-        args, settings, video, host, port)
+        args, settings, video, host, port, work)
     report.update({
         "settings": {"video": str(video), "interval_ms": args.interval_ms,
                      "threads": sorted({1, os.cpu_count() or 1}),

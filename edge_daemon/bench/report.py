@@ -152,7 +152,9 @@ def format_table(report: dict) -> str:
               for f in report["flat_out"]]
     if report["daemon"]:
         lines += ["", f"`emotion-edge run` in a child process at {st['interval_ms']} ms, "
-                  f"{_num(st['window_s'], 0)} s window:", *_daemon_lines(report)]
+                  f"{_num(st['window_s'], 0)} s window; its camera: the video as a 640x480 "
+                  "MJPEG camera delivering one frame per interval records it, unless said:",
+                  *_daemon_lines(report)]
     for key, mb in report["model_memory"].items():
         lines.append(f"  {key} alone in a fresh process: peak {_num(mb, 1)} MB")
     lines += ["", "Targets (issue 7):"]

@@ -104,6 +104,31 @@ def one_face_scene(video: Path, frames: list[np.ndarray]) -> Scene:
                  tuple(camera_framing(f) for f in frames))
 
 
+def camera_stand_in(video: Path, interval_ms: int, out: Path) -> Path:
+    """The video as a 640 x 480 MJPEG camera set to deliver one frame per interval records it.
+
+    The daemon runs measure the daemon, not the decoding of a 30 fps H.264 file: a V4L2
+    camera hands over frames without decoding any it is not asked for, and cameras are best
+    set to the rate the daemon looks at (as Frigate advises for its detect fps). USB webcams
+    deliver MJPEG, so each frame here costs one JPEG decode, as it would from such a camera.
+    """
+    capture = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    frames, _ = read_video(video, 10_000)
+    step = max(1, round((fps if fps > 0 else 30.0) * interval_ms / 1000.0))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 1000.0 / interval_ms,
+                             CANVAS)
+    if not writer.isOpened():
+        raise SceneError(f"cannot write an MJPEG stand-in camera to {out}")
+    try:
+        for frame in frames[::step]:
+            writer.write(camera_framing(frame))
+    finally:
+        writer.release()
+    return out
+
+
 def face_patch(image: np.ndarray, detector: FaceDetector) -> np.ndarray | None:
     """A square cut around the largest face the detector finds (1.6 x its box), or None."""
     found = detector.detect(image)
