@@ -20,7 +20,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[export,models,test]"
+.venv/bin/python -m pip install -q -e ".[export,models,bench,test]"
 .venv/bin/python tools/fetch_assets.py
 [ ! -f tools/build_face_set.py ] || .venv/bin/python tools/build_face_set.py
 

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,20 +29,22 @@ def positive_summary(summary: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
+def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, Path]:
     if find_mosquitto() is None:
         pytest.fail("mosquitto not found: install the Debian package mosquitto")
-    out = tmp_path_factory.mktemp("bench") / "out.json"
+    folder = tmp_path_factory.mktemp("bench")
+    out, plot = folder / "out.json", folder / "latency.png"
     env = {k: v for k, v in os.environ.items() if k not in ("MODEL_FILE", "IMAGES_DIR")}
     done = subprocess.run(
-        [sys.executable, "-m", "edge_daemon", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "edge_daemon", "bench", "--quick", "--json", str(out),
+         "--plot", str(plot)],
         capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done, json.loads(out.read_text())
+    return done, json.loads(out.read_text()), plot
 
 
 def test_quick_bench_writes_strict_json_with_every_part(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     assert report["schema"] == 1 and report["quick"] is True
     assert report["machine"]["cores"] >= 1 and report["machine"]["onnxruntime"]
     assert {s["name"] for s in report["scenes"]} >= {"1 face"}
@@ -52,7 +55,7 @@ def test_quick_bench_writes_strict_json_with_every_part(quick_run):
 
 
 def test_every_variant_has_positive_finite_stage_timings(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     measured = {r["variant"] for r in report["stages"]}
     skipped = {s["variant"] for s in report["skipped"]}
     assert measured >= VARIANTS
@@ -68,7 +71,7 @@ def test_every_variant_has_positive_finite_stage_timings(quick_run):
 
 
 def test_flat_out_daemon_and_targets_are_reported(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     assert {(f["variant"], f["threads"]) for f in report["flat_out"]} >= {("default", 1)}
     assert all(f["fps"] > 0 and f["frames"] > 0 for f in report["flat_out"])
     daemon = report["daemon"][0]
@@ -86,10 +89,20 @@ def test_flat_out_daemon_and_targets_are_reported(quick_run):
 
 
 def test_the_table_names_the_targets_and_the_variants(quick_run):
-    done, _ = quick_run
+    done, _, _ = quick_run
     assert "Targets (issue 7):" in done.stdout
     for variant in VARIANTS:
         assert f" {variant} " in done.stdout
+
+
+def test_the_plot_is_a_png_of_the_distributions(quick_run):
+    import cv2
+
+    _, _, plot = quick_run
+    image = cv2.imread(str(plot))
+    assert image is not None, "the plot is not a readable image"
+    assert image.shape[:2] == (600, 1400)  # 14 x 6 inches at 100 dpi
+    assert image.std() > 10  # drawn on, not a blank canvas
 
 
 def test_the_daemon_package_never_imports_torch():
