@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -193,19 +194,22 @@ def write_plot(report: dict, samples: dict[str, list[float]], path: Path) -> str
         return "matplotlib not installed (pip install matplotlib)"
     frame_keys = [k for k in samples if not k.startswith("frame to MQTT")]
     mqtt_keys = [k for k in samples if k.startswith("frame to MQTT")]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6), width_ratios=(3, 1))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 8), width_ratios=(3, 1))
     axes[0].boxplot([samples[k] for k in frame_keys], whis=(1, 99), showfliers=False)
     axes[0].set_xticks(range(1, len(frame_keys) + 1), frame_keys, rotation=60, ha="right",
                        fontsize=8)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("ms per frame (box: p25-p75, whiskers: p1-p99)")
     axes[0].set_title("Per-frame latency, 640x480 frames")
-    for key in mqtt_keys:
-        axes[1].hist(samples[key], bins=40, alpha=0.6, label=key.removeprefix("frame to MQTT, "))
-    axes[1].set_xlabel("ms from capture to the subscriber")
-    axes[1].set_title("Frame to MQTT")
     if mqtt_keys:
-        axes[1].legend(fontsize=8)
+        axes[1].boxplot([samples[k] for k in mqtt_keys], whis=(1, 99), showfliers=False)
+        axes[1].set_xticks(range(1, len(mqtt_keys) + 1),
+                           [textwrap.fill(k.removeprefix("frame to MQTT, "), 30)
+                            for k in mqtt_keys],
+                           rotation=60, ha="right", fontsize=8)
+        axes[1].set_yscale("log")
+    axes[1].set_ylabel("ms from capture to the subscriber")
+    axes[1].set_title("Frame to MQTT, daemon runs")
     fig.suptitle(f"emotion-edge bench: {report['machine']['cpu']}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -101,7 +101,7 @@ def test_the_plot_is_a_png_of_the_distributions(quick_run):
     _, _, plot = quick_run
     image = cv2.imread(str(plot))
     assert image is not None, "the plot is not a readable image"
-    assert image.shape[:2] == (600, 1400)  # 14 x 6 inches at 100 dpi
+    assert image.shape[:2] == (800, 1400)  # 14 x 8 inches at 100 dpi
     assert image.std() > 10  # drawn on, not a blank canvas
 
 
