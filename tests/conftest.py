@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+
+from edge_daemon.bench.broker import free_port, terminate, wait_listening
 
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = Path(os.environ.get("EMOTION_EDGE_ASSETS", REPO / ".assets"))
@@ -33,12 +34,6 @@ def assets() -> Path:
 MOSQUITTO = "/usr/sbin/mosquitto"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class MosquittoBroker:
     """A real mosquitto on a free loopback port; can be stopped and restarted on that port.
 
@@ -53,7 +48,7 @@ class MosquittoBroker:
                  tls: dict | None = None, persistent: bool = False) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.users, self.tls, self.persistent = users, tls, persistent
         self.log_path = workdir / "mosquitto.log"
         self.process: subprocess.Popen | None = None
@@ -89,28 +84,16 @@ class MosquittoBroker:
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)],
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.02)
+        if wait_listening(self.process, self.host, self.port, timeout):
+            return self
         self.stop()
         raise RuntimeError(f"mosquitto did not start on port {self.port}:\n"
                            + self.log_path.read_text(errors="replace"))
 
     def stop(self) -> None:
         """Stop it (SIGTERM, so a persistent broker saves its database)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            terminate(self.process)
         self.process = None
 
     def restart(self) -> None:
@@ -253,7 +236,7 @@ class DaemonProcess:
             # side (and beside a developer's own), so each gets free ports unless it says.
             # In place, so that a test rewriting its config for a reload keeps the ports.
             for section in ("websocket", "metrics"):
-                config[section] = {"port": _free_port(), **config.get(section, {})}
+                config[section] = {"port": free_port(), **config.get(section, {})}
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path.write_text(text)
         self.stderr_path = workdir / "stderr.log"

@@ -10,13 +10,14 @@ import time
 import cv2
 import numpy as np
 import pytest
+from collecting_sink import CollectingSink
 
 from edge_daemon.config.cameras import CameraConfig
 from edge_daemon.config.classifier import ClassifierConfig
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import build_detector
 from edge_daemon.pipeline import CameraLoop
-from edge_daemon.records import Frame, FrameResult
+from edge_daemon.records import Frame
 from edge_daemon.sources.base import SourceStats
 from edge_daemon.sources.registry import build_source
 from edge_daemon.tracking import CameraTracker
@@ -37,24 +38,6 @@ def group(assets) -> np.ndarray:
     image = cv2.imread(str(assets / "feat-test-data" / "multi_face.jpg"))
     assert image is not None
     return image
-
-
-class CollectingSink:
-    """Keeps every result it is handed (a test's window onto the loop's output)."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.results: list[FrameResult] = []
-
-    def start(self) -> None:
-        pass
-
-    def publish(self, result: FrameResult, frame: Frame) -> None:
-        self.results.append(result)
-
-    def stop(self, timeout: float) -> None:
-        pass
 
 
 class ListSource:

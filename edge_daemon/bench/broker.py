@@ -33,6 +33,29 @@ def find_mosquitto() -> str | None:
     return shutil.which("mosquitto")
 
 
+def wait_listening(process: subprocess.Popen, host: str, port: int, timeout_s: float) -> bool:
+    """Whether process came to accept TCP connections on host:port within timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def terminate(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
+    """SIGTERM (a persistent broker then saves its database); SIGKILL if that is ignored."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout_s)
+
+
 class LocalBroker:
     """mosquitto on 127.0.0.1:<free port>, anonymous, no persistence; stop() removes it all."""
 
@@ -53,13 +76,8 @@ class LocalBroker:
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                socket.create_connection((HOST, self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
+        if wait_listening(self.process, HOST, self.port, timeout_s):
+            return
         err = b""
         if self.process.poll() is not None and self.process.stderr is not None:
             err = self.process.stderr.read()
@@ -69,13 +87,7 @@ class LocalBroker:
 
     def stop(self) -> None:
         """Terminate the broker and delete its folder."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
         if self.process.stderr is not None:
             self.process.stderr.close()
         self._dir.cleanup()

@@ -37,6 +37,7 @@ from ..inference.onnx_model import ModelLoadError
 from ..sinks.mqtt import MqttSink
 from .broker import BrokerError, LocalBroker
 from .daemon_probe import ProbeError, ProbeResult, daemon_config, probe_daemon
+from .machine import cpu_name
 from .options import DEFAULT_VIDEO
 from .report import comparisons, format_table, targets, write_json, write_plot
 from .scenes import (
@@ -112,22 +113,12 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
     return assets, video
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _machine() -> dict:
     try:
         torch = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch = None
-    return {"cpu": _cpu_name(), "cores": os.cpu_count() or 1, "machine": platform.machine(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count() or 1, "machine": platform.machine(),
             "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
             "opencv": cv2.__version__, "numpy": np.__version__, "torch": torch,
             "load_before": [round(x, 2) for x in os.getloadavg()]}

@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from collecting_sink import CollectingSink
+from polling import wait_until
 
 from edge_daemon.config.cameras import CameraConfig
 from edge_daemon.config.classifier import ClassifierConfig
@@ -47,24 +49,6 @@ def detector():
     return build_detector("blazeface", variant="full")
 
 
-class CollectingSink:
-    """The test's view of what the loop publishes."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.results: list[FrameResult] = []
-
-    def start(self) -> None:
-        pass
-
-    def publish(self, result: FrameResult, frame: Frame) -> None:
-        self.results.append(result)
-
-    def stop(self, timeout: float) -> None:
-        pass
-
-
 def frame_of(image: np.ndarray, camera: str = "cam", index: int = 0,
              timestamp: float | None = None) -> Frame:
     image = image.copy()
@@ -84,15 +68,6 @@ def processed(classifier, detector, image, camera="cam", index=0, timestamp=None
 def make_sink(classifier, directory: Path, **options) -> SnapshotSink:
     config = SnapshotsConfig(enabled=True, directory=directory, **options)
     return SnapshotSink(config, classifier.preprocessor)
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def samples(directory: Path) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from polling import wait_until
 
 from edge_daemon.config.cameras import CameraConfig
 from edge_daemon.sources.file import FileSource
@@ -46,15 +47,6 @@ def started():
     yield start
     for source in sources:
         source.stop()
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_a_slow_consumer_gets_the_newest_frame_and_the_rest_count_as_dropped(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ import onnxruntime
 import torch
 from torch import nn
 
+from edge_daemon.bench.machine import cpu_name
 from edge_daemon.inference.metadata import ModelMetadata
 
 from .archs import Arch, UnknownArchError, get_arch
@@ -151,19 +151,9 @@ def _torch_numbers(req: ExportRequest, module: nn.Module, holdout: FaceBatch,
     return latency, rss
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _machine() -> dict[str, str]:
     return {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": str(os.cpu_count()),
         "onnxruntime": onnxruntime.__version__,
         "torch": torch.__version__,
