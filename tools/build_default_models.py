@@ -41,7 +41,7 @@ from edge_export.fer_reference import check_against_fer  # noqa: E402
 from edge_export.keras_h5 import convert_keras_mini_xception  # noqa: E402
 
 from edge_daemon.inference.classifier import EmotionClassifier  # noqa: E402
-from edge_daemon.inference.detectors.blazeface import MODEL_FILES, MODELS_DIR  # noqa: E402
+from edge_daemon.inference.detectors.blazeface import MODELS_DIR  # noqa: E402
 
 log = logging.getLogger("build_default_models")
 
@@ -82,13 +82,13 @@ def blazeface(models_dir: Path) -> list[dict]:
     for variant in ("short", "full"):
         tflite = ASSETS / "blazeface" / convert_blazeface.TFLITE_FILES[variant]
         try:
-            record = convert_blazeface.build_blazeface(
-                variant, tflite, models_dir / MODEL_FILES[variant])
+            built = convert_blazeface.build_blazeface(variant, tflite, models_dir)
         except convert_blazeface.ConversionError as exc:
             raise BuildError(f"BlazeFace {variant}: {exc}") from exc
-        record["standalone_command"] = record.pop("command")
-        record["command"] = COMMAND
-        records.append(record)
+        for record in built:
+            record["standalone_command"] = record.pop("command")
+            record["command"] = COMMAND
+            records.append(record)
     return records
 
 

@@ -37,8 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from a checkout: import the daemon's detector
 
 from edge_daemon.inference.detectors.blazeface import (  # noqa: E402
+    MODELS_DIR,
     BlazeFaceDetector,
-    default_model_path,
+    model_file,
 )
 from edge_daemon.inference.detectors.ssd import VARIANTS  # noqa: E402
 from edge_daemon.records import Box  # noqa: E402
@@ -136,17 +137,21 @@ def recipe_digest(assets: Path, sources: tuple[Source, ...] = SOURCES) -> str:
                 cv2.__version__, [vars(s) for s in sources],
                 [v.score_threshold for v in VARIANTS.values()]]
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    for path in [assets / s.path for s in sources] + [default_model_path(v)
-                                                      for v in ("short", "full")]:
+    for path in [assets / s.path for s in sources] + [_detector(v) for v in ("short", "full")]:
         if not path.is_file():
             raise FaceSetError(f"{path}: missing (run tools/fetch_assets.py)")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
+def _detector(variant: str) -> Path:
+    # The portable graph on every machine: the face set must not depend on where it is built.
+    return MODELS_DIR / model_file(variant)
+
+
 def _collect(assets: Path, staging: Path, sources: tuple[Source, ...]) -> list[dict]:
-    finder = BlazeFaceDetector(variant="full")
-    checker = BlazeFaceDetector(variant="short")
+    finder = BlazeFaceDetector(_detector("full"))
+    checker = BlazeFaceDetector(_detector("short"))
     faces = []
     for source in sources:
         stem = source.path.split("/")[-1].replace(".", "-")

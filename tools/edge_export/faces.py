@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from edge_daemon.inference.crop import FacePreprocessor
-from edge_daemon.inference.detectors.blazeface import BlazeFaceDetector
+from edge_daemon.inference.detectors.blazeface import MODELS_DIR, BlazeFaceDetector, model_file
 from edge_daemon.inference.metadata import ModelMetadata
 from edge_daemon.inference.onnx_model import ModelLoadError
 
@@ -61,7 +61,9 @@ class FaceFinder:
 
     def __init__(self) -> None:
         try:
-            self.detectors = [BlazeFaceDetector(variant="short"), BlazeFaceDetector(variant="full")]
+            # The portable graphs: which faces are found must not depend on the machine.
+            self.detectors = [BlazeFaceDetector(MODELS_DIR / model_file(v))
+                              for v in ("short", "full")]
         except ModelLoadError as exc:
             raise ExportError(
                 f"face detector unavailable ({exc}); build it with"

@@ -15,6 +15,7 @@ threads may share one detector.
 from __future__ import annotations
 
 import logging
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +30,30 @@ from .ssd import VARIANTS, BlazeFaceVariant, RawFaces, decode, ssd_anchors, weig
 log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-MODEL_FILES = {"short": "blazeface_short_range.onnx", "full": "blazeface_full_range.onnx"}
 DEFAULT_NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for both variants
+# Each variant is packaged twice: the plain conversion, and the same network rewritten for
+# onnxruntime's blocked layout (tools/blazeface_graph.py). The rewrite makes it 25 % faster
+# on x86-64 (1.40 -> 1.03 ms, short range, AVX2) and about 5 % slower where onnxruntime
+# runs no blocked kernels, as in its aarch64 wheels (measured with them turned off).
+LAYOUTS = ("portable", "x86_64")
+BLOCKED_MACHINES = {"x86_64", "amd64"}
 
 
-def default_model_path(variant: str = "short") -> Path:
-    """The packaged BlazeFace ONNX model for a variant ("short" or "full")."""
-    if variant not in MODEL_FILES:
+def model_file(variant: str, layout: str = "portable") -> str:
+    """The file name of a packaged BlazeFace model."""
+    if variant not in ("short", "full"):
         raise ValueError(f"unknown BlazeFace variant {variant!r}; choose short or full")
-    return MODELS_DIR / MODEL_FILES[variant]
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose {' or '.join(LAYOUTS)}")
+    suffix = "" if layout == "portable" else f".{layout}"
+    return f"blazeface_{variant}_range{suffix}.onnx"
+
+
+def default_model_path(variant: str = "short", machine: str | None = None) -> Path:
+    """The packaged BlazeFace model for a variant, in the layout fastest on this machine."""
+    machine = (machine or platform.machine()).lower()
+    layout = "x86_64" if machine in BLOCKED_MACHINES else "portable"
+    return MODELS_DIR / model_file(variant, layout)
 
 
 @dataclass(frozen=True)
