@@ -220,7 +220,7 @@ def test_a_model_without_export_metadata_is_refused_with_how_to_fix_it(
     log = daemon.stderr()
     assert "Traceback" not in log
     (line,) = [line for line in log.splitlines() if "CRITICAL" in line]
-    assert "blazeface_short_range.onnx" in line
+    assert default_model_path("short").name in line
     assert "no emotion-edge metadata" in line and "emotion-edge-export" in line
 
 
