@@ -29,6 +29,7 @@ from .inference.detectors import (
 from .inference.detectors.stable import camera_detector
 from .inference.onnx_model import ModelLoadError, RuntimeOptions
 from .pipeline import CameraLoop
+from .service.thread_names import name_os_threads
 from .sinks.base import Sink
 from .sinks.metrics import MetricsSink, observe_pipeline
 from .sinks.mqtt import MqttSetupError, MqttSink
@@ -193,6 +194,7 @@ class App:
             source.start()
         for loop in self.loops:
             loop.start()
+        name_os_threads()
         self._started = time.monotonic()
         log.info("running %d camera(s): %s", len(self.loops),
                  ", ".join(loop.name for loop in self.loops))
@@ -217,6 +219,7 @@ class App:
         ended: set[str] = set()
         next_status = time.monotonic() + status_every_s
         while not stop.wait(poll_s):
+            name_os_threads()  # capture threads come and go as cameras reconnect
             for loop in self.loops:
                 if loop.done.is_set() and loop.name not in ended:
                     ended.add(loop.name)

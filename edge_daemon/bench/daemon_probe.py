@@ -6,7 +6,10 @@ configuration apart from the broker and free ports for the metrics and WebSocket
 measured:
 
 - CPU share: the child's utime + stime (all its threads, /proc/<pid>/stat) over the window's
-  wall time, in percent of one core;
+  wall time, in percent of one core; and the same per thread, by the names the daemon gives
+  its threads at the OS level (loop-<camera>, capture-<camera>, websocket, ...), so that the
+  table says where the time goes; what no named thread took (the main thread, onnxruntime's
+  and OpenCV's own threads, threads that ended) is "other";
 - memory: VmRSS sampled through the window (median and largest) and VmHWM at its end;
 - frame to MQTT: a paho subscriber in this process takes time.time() as each results message
   arrives and subtracts the message's `epoch`, which the daemon stamps with time.time() the
@@ -55,13 +58,40 @@ class ProbeResult:
     results_received: int
     frame_to_mqtt_ms: list[float] = field(default_factory=list)
     faces_per_result: float = 0.0
+    cpu_percent_by_thread: dict[str, float] = field(default_factory=dict)
 
 
 def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads) in seconds."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
+    return _seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+def _seconds(stat: str) -> float:
+    fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """utime + stime of each live thread of a process, added up by thread name."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            seconds = _seconds((task / "stat").read_text())
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
+            continue
+        out[name] = out.get(name, 0.0) + seconds
+    return out
+
+
+def _by_thread(before: dict[str, float], after: dict[str, float], total_s: float,
+               wall_s: float, main_name: str) -> dict[str, float]:
+    """Percent of one core per named thread over the window; the rest as "other"."""
+    shares = {name: 100.0 * (after[name] - before.get(name, 0.0)) / wall_s
+              for name in after if name != main_name}
+    shares = {name: share for name, share in shares.items() if share > 0.0}
+    shares["other"] = max(0.0, 100.0 * total_s / wall_s - sum(shares.values()))
+    return dict(sorted(shares.items(), key=lambda item: -item[1]))
 
 
 def proc_memory_kb(pid: int) -> dict[str, int]:
@@ -178,6 +208,7 @@ def probe_daemon(label: str, config: dict, warmup_s: float, window_s: float) -> 
             _wait_first(listener, child, Path(tmp))
             time.sleep(warmup_s)
             listener.taken()
+            threads0 = thread_cpu_seconds(child.pid)
             cpu0, wall0 = proc_cpu_seconds(child.pid), time.monotonic()
             rss = []
             while time.monotonic() - wall0 < window_s:
@@ -186,6 +217,8 @@ def probe_daemon(label: str, config: dict, warmup_s: float, window_s: float) -> 
                 rss.append(proc_memory_kb(child.pid)["VmRSS"])
                 time.sleep(min(RSS_SAMPLE_S, max(0.0, window_s - (time.monotonic() - wall0))))
             cpu1, wall1 = proc_cpu_seconds(child.pid), time.monotonic()
+            threads1 = thread_cpu_seconds(child.pid)
+            main_name = Path(f"/proc/{child.pid}/comm").read_text().strip()
             memory = proc_memory_kb(child.pid)
             samples = listener.taken()
         finally:
@@ -204,4 +237,6 @@ def probe_daemon(label: str, config: dict, warmup_s: float, window_s: float) -> 
         rss_mb_median=rss[len(rss) // 2] / 1024, rss_mb_max=rss[-1] / 1024,
         hwm_mb=memory["VmHWM"] / 1024, results_received=len(samples),
         frame_to_mqtt_ms=latencies, faces_per_result=faces,
+        cpu_percent_by_thread=_by_thread(threads0, threads1, cpu1 - cpu0, wall1 - wall0,
+                                         main_name),
     )

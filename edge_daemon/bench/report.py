@@ -117,12 +117,18 @@ def _stage_lines(report: dict) -> list[str]:
     return lines
 
 
+def _threads(daemon: dict) -> str:
+    shares = daemon.get("cpu_percent_by_thread") or {}
+    top = [f"{name} {_num(share)}" for name, share in shares.items() if share >= 0.05][:4]
+    return f" ({', '.join(top)})" if top else ""
+
+
 def _daemon_lines(report: dict) -> list[str]:
     lines = []
     for d in report["daemon"]:
         f = d["frame_to_mqtt_ms"]
         lines.append(
-            f"  {d['label']}: CPU {_num(d['cpu_percent'])} % of one core, RSS "
+            f"  {d['label']}: CPU {_num(d['cpu_percent'])} % of one core{_threads(d)}, RSS "
             f"{_num(d['rss_mb_median'], 1)} MB (largest {_num(d['rss_mb_max'], 1)}, peak since "
             f"start {_num(d['hwm_mb'], 1)}); frame to MQTT p50 {_num(f['p50'], 1)} / p95 "
             f"{_num(f['p95'], 1)} / p99 {_num(f['p99'], 1)} ms over {f['n']} results")

@@ -206,6 +206,7 @@ class MetricsSink:
                           "metrics and retries every %g s (metrics.address/metrics.port)",
                           where, exc.strerror or exc, BIND_RETRY_S)
             return False
+        self._server_thread.name = "metrics-http"  # for `top -H` (service/thread_names.py)
         log.info("metrics: serving http://%s/metrics%s", where,
                  "" if first else " (the port is free now)")
         return True
