@@ -184,19 +184,22 @@ class BlazeFaceDetector:
             return []
         h, w = bgr.shape[:2]
         size = self._format.size
-        # Undo the letterbox: input fraction -> input pixel -> frame pixel.
-        offset = np.array([placement.pad_x, placement.pad_y], np.float32)
-        scale = np.array([placement.scale_x, placement.scale_y], np.float32)
-        corners = (faces.boxes.reshape(-1, 2, 2) * size - offset) / scale
-        keypoints = (faces.keypoints * size - offset) / scale
-        sizes = corners[:, 1] - corners[:, 0]
-        keep = np.flatnonzero(sizes.min(axis=1) >= self.min_face_size)
+
+        def to_frame(x: float, y: float) -> tuple[float, float]:
+            # Undo the letterbox: input fraction -> input pixel -> frame pixel. In plain
+            # Python: a frame has a few faces, and numpy's per-call cost would dominate.
+            return ((x * size - placement.pad_x) / placement.scale_x,
+                    (y * size - placement.pad_y) / placement.scale_y)
+
         detections = []
-        for i in keep:
-            (x1, y1), (x2, y2) = corners[i].tolist()
-            box = Box(x1, y1, x2, y2).clipped(float(w), float(h))
-            points = tuple((float(x), float(y)) for x, y in keypoints[i].tolist())
-            detections.append(Detection(box, float(faces.scores[i]), points))
+        for (x1, y1, x2, y2), points, score in zip(
+                faces.boxes.tolist(), faces.keypoints.tolist(), faces.scores.tolist(),
+                strict=True):
+            (left, top), (right, bottom) = to_frame(x1, y1), to_frame(x2, y2)
+            if min(right - left, bottom - top) < self.min_face_size:
+                continue
+            box = Box(left, top, right, bottom).clipped(float(w), float(h))
+            detections.append(Detection(box, score, tuple(to_frame(x, y) for x, y in points)))
         return detections
 
 

@@ -89,6 +89,11 @@ class RawFaces:
         return int(self.scores.shape[0])
 
 
+# Which of the 8 (x, y) pairs of a regressor row are positions relative to the anchor's
+# centre (the box centre and the 6 keypoints) rather than a size (the box's width, height).
+_ANCHORED = np.array([1, 0, 1, 1, 1, 1, 1, 1], np.float32)[:, None]
+
+
 def decode(
     regressors: np.ndarray,
     logits: np.ndarray,
@@ -101,19 +106,29 @@ def decode(
     Regressor layout per anchor (MediaPipe's reverse_output_order): x centre, y centre,
     width, height, then 6 (x, y) keypoints, all in input pixels relative to the anchor centre.
     """
-    # float64: exp(100) overflows float32 (and warns); the copy is 2304 numbers at most.
-    clipped = np.clip(logits.astype(np.float64), -SCORE_CLIPPING, SCORE_CLIPPING)
+    # Few numpy calls on few rows (issue 7): the sigmoid only grows, so the raw logits are
+    # compared with the threshold's own logit (less a margin for rounding) to pick the
+    # candidates, and only theirs are computed and compared exactly (in float64: exp(100)
+    # overflows float32).
+    keep = np.flatnonzero(logits >= _logit_floor(score_threshold))
+    clipped = np.clip(logits[keep].astype(np.float64), -SCORE_CLIPPING, SCORE_CLIPPING)
     scores = 1.0 / (1.0 + np.exp(-clipped))
-    keep = np.flatnonzero(scores >= score_threshold)
-    raw = regressors[keep] * np.float32(1.0 / input_size)
-    centres = anchors[keep]
-    cx = raw[:, 0] + centres[:, 0]
-    cy = raw[:, 1] + centres[:, 1]
-    half_w, half_h = raw[:, 2] * 0.5, raw[:, 3] * 0.5
-    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
-    keypoints = raw[:, 4:4 + 2 * KEYPOINT_COUNT].reshape(-1, KEYPOINT_COUNT, 2)
-    keypoints = keypoints + centres[:, None, :]
-    return RawFaces(boxes, keypoints, scores[keep].astype(np.float32))
+    passed = scores >= score_threshold
+    keep, scores = keep[passed], scores[passed]
+    pairs = regressors[keep].reshape(-1, 8, 2) * np.float32(1.0 / input_size)
+    pairs += anchors[keep][:, None, :] * _ANCHORED
+    half = pairs[:, 1] * np.float32(0.5)
+    boxes = np.concatenate((pairs[:, 0] - half, pairs[:, 0] + half), axis=1)
+    return RawFaces(boxes, pairs[:, 2:], scores.astype(np.float32))
+
+
+def _logit_floor(threshold: float) -> float:
+    """A logit below which no score reaches the threshold."""
+    if threshold <= 0.0:
+        return -math.inf
+    if threshold >= 1.0:
+        return 30.0  # float64 rounds the sigmoid to exactly 1.0 from about 36.7 up
+    return math.log(threshold / (1.0 - threshold)) - 1e-3
 
 
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
