@@ -78,10 +78,14 @@ def test_flat_out_daemon_and_targets_are_reported(quick_run):
     assert daemon["label"] == "default config" and daemon["interval_ms"] == 100
     assert 0 < daemon["cpu_percent"] < 200 and 20 < daemon["rss_mb_max"] < 2000
     assert daemon["results_received"] > 0
-    # Where the CPU went, by the daemon's thread names; the shares add up to the total.
+    # Where the CPU went, by the daemon's thread names; the shares add up to the total, up
+    # to the kernel's accounting tick on each thread's count over the short quick window.
     shares = daemon["cpu_percent_by_thread"]
     assert {"loop-bench", "other"} <= set(shares) and shares["loop-bench"] > 0
-    assert sum(shares.values()) == pytest.approx(daemon["cpu_percent"], abs=0.5)
+    assert all(share >= 0 for share in shares.values())
+    tick_percent = 100.0 / os.sysconf("SC_CLK_TCK") / daemon["window_s"]
+    assert sum(shares.values()) == pytest.approx(daemon["cpu_percent"],
+                                                 abs=(len(shares) + 1) * tick_percent)
     positive_summary(daemon["frame_to_mqtt_ms"])
     speedups = {c["name"] for c in report["comparisons"]}
     assert "default pipeline vs Keras original" in speedups
