@@ -109,9 +109,7 @@ def align_channels(model: onnx.ModelProto) -> int:
             if group > 1 and group == c_in == weights.shape[0]:  # depthwise: widen with x
                 extra = c_now - c_in
                 if extra:
-                    weights = np.concatenate(
-                        [weights, np.zeros((extra, *weights.shape[1:]), weights.dtype)])
-                    bias = np.concatenate([bias, np.zeros(extra, bias.dtype)])
+                    weights, bias = _with_zero_filters(weights, bias, extra)
                     _set_attr(node, "group", c_now)
                     width[node.output[0]] = c_now
             elif group == 1:
@@ -125,9 +123,7 @@ def align_channels(model: onnx.ModelProto) -> int:
                     r.op_type in ("Conv", "Relu", "Add", "Pad", "MaxPool") for r in readers)
                 if inner and _round_up(c_out) != c_out:
                     extra = _round_up(c_out) - c_out
-                    weights = np.concatenate(
-                        [weights, np.zeros((extra, *weights.shape[1:]), weights.dtype)])
-                    bias = np.concatenate([bias, np.zeros(extra, bias.dtype)])
+                    weights, bias = _with_zero_filters(weights, bias, extra)
                     width[node.output[0]] = c_out + extra
                     widened += 1
             elif c_now != c_in:
@@ -164,6 +160,13 @@ def align_channels(model: onnx.ModelProto) -> int:
     _drop_unused_initializers(model.graph)
     del model.graph.value_info[:]  # the widened shapes are no longer what they say
     return widened
+
+
+def _with_zero_filters(weights: np.ndarray, bias: np.ndarray,
+                       extra: int) -> tuple[np.ndarray, np.ndarray]:
+    """A convolution's weights and bias with `extra` all-zero output channels appended."""
+    zeros = np.zeros((extra, *weights.shape[1:]), weights.dtype)
+    return np.concatenate([weights, zeros]), np.concatenate([bias, np.zeros(extra, bias.dtype)])
 
 
 def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
