@@ -115,7 +115,7 @@ def decode(
     scores = 1.0 / (1.0 + np.exp(-clipped))
     passed = scores >= score_threshold
     keep, scores = keep[passed], scores[passed]
-    pairs = regressors[keep].reshape(-1, 8, 2) * np.float32(1.0 / input_size)
+    pairs = regressors[keep].reshape(-1, 2 + KEYPOINT_COUNT, 2) * np.float32(1.0 / input_size)
     pairs += anchors[keep][:, None, :] * _ANCHORED
     half = pairs[:, 1] * np.float32(0.5)
     boxes = np.concatenate((pairs[:, 0] - half, pairs[:, 0] + half), axis=1)
