@@ -16,7 +16,6 @@ the tolerance fails the build and leaves no output file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import json
 import logging
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tools")]
 
 import blazeface_graph  # noqa: E402
+from fetch_assets import sha256_of  # noqa: E402
 
 from edge_daemon.inference.detectors.blazeface import (  # noqa: E402
     MODELS_DIR,
@@ -68,11 +68,6 @@ CHECK_IMAGES = (
 
 class ConversionError(RuntimeError):
     """The TFLite model could not be converted, or the ONNX result disagrees with it."""
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _import(module: str, requirement: str):
