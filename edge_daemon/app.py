@@ -26,7 +26,9 @@ from .inference.detectors import (
     UnknownDetectorError,
     build_detector,
 )
-from .inference.detectors.stable import camera_detector
+from .inference.detectors.blazeface import BlazeFaceDetector
+from .inference.detectors.gated import REFIND_CANVAS, camera_detector
+from .inference.detectors.search import WholeFrameSearch
 from .inference.onnx_model import ModelLoadError, RuntimeOptions
 from .pipeline import CameraLoop
 from .service.thread_names import name_os_threads
@@ -79,12 +81,32 @@ def load_classifier(config: Config) -> EmotionClassifier:
     return classifier
 
 
-def load_detector(detector: DetectorConfig, runtime: RuntimeConfig) -> FaceDetector:
-    """The configured face detector, or StartupError with the reason."""
+def load_detector(detector: DetectorConfig, runtime: RuntimeConfig) -> WholeFrameSearch:
+    """The configured whole-frame search, or StartupError with the reason."""
     try:
-        return build_detector(detector.backend, **detector_options(detector, runtime))
+        options = detector_options(detector, runtime)
+        own_size = build_detector(detector.backend, **options)
+        if not getattr(own_size, "free_input_size", False):
+            return WholeFrameSearch(lambda _canvas: own_size, None, detector.backend)
+
+        def sized(canvas: tuple[int, int] | None) -> FaceDetector:
+            return build_detector(detector.backend, **options, input_size=canvas)
+
+        return WholeFrameSearch(sized, detector.search_width, detector.backend)
     except (ModelLoadError, DetectorUnavailableError, UnknownDetectorError, ValueError) as exc:
         raise StartupError(f"face detector {detector.backend!r} unusable: {exc}") from None
+
+
+def load_refind(detector: DetectorConfig, runtime: RuntimeConfig) -> FaceDetector | None:
+    """The detector that re-finds a known face near its last box (BlazeFace backends only)."""
+    if detector.backend != "blazeface" or detector.rescan_frames <= 1:
+        return None
+    try:
+        return BlazeFaceDetector(options=runtime.options(), variant="short",
+                                 input_size=REFIND_CANVAS)
+    except (ModelLoadError, ValueError) as exc:
+        raise StartupError(f"face detector: the packaged short-range model is unusable for "
+                           f"following known faces: {exc}") from None
 
 
 def detector_options(detector: DetectorConfig, runtime: RuntimeConfig) -> dict[str, object]:
@@ -130,12 +152,14 @@ class App:
         self.config = config
         self.classifier = load_classifier(config)
         self.detector = load_detector(config.detector, config.runtime)
+        refind = load_refind(config.detector, config.runtime)
         self.sources = self._build_sources()
         self._own_sinks = sinks is None
         self.sinks = self._build_sinks(environ) if sinks is None else sinks
         self.loops = [
             CameraLoop(
-                name, source, camera_detector(self.detector, config.detector.skip_stable_frames),
+                name, source,
+                camera_detector(self.detector, refind, config.detector.rescan_frames),
                 self.classifier,
                 CameraTracker(self.classifier.labels, config.tracking), self.sinks,
                 interval_s=config.cameras[name].interval_ms / 1000,

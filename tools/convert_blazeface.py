@@ -129,6 +129,30 @@ def adapt_input(model: onnx.ModelProto, size: int) -> onnx.ModelProto:
     return model
 
 
+def free_input_size(model: onnx.ModelProto) -> None:
+    """Let the image be of any height and width: the short-range network is convolutional.
+
+    Its output reshapes already read [1, -1, 16]; only the declared shapes pin 128 x 128.
+    On a larger canvas the same filters see more cells of the same grids, so a face needs
+    as many input pixels as before to be found, and a frame scaled less finds smaller faces
+    (measured by `emotion-edge bench --detection`). The full-range graph has fixed-shape
+    additions (from the TFLite conversion) and stays 192 x 192.
+    """
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for index, name in ((1, "height"), (2, "width")):
+        dims[index].ClearField("dim_value")
+        dims[index].dim_param = name
+    for output in model.graph.output:
+        anchors = output.type.tensor_type.shape.dim[1]
+        anchors.ClearField("dim_value")
+        anchors.dim_param = "anchors"
+    del model.graph.value_info[:]  # shapes inferred for 128 x 128; onnxruntime infers anew
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ConversionError(f"the free-size graph is not valid ONNX: {exc}") from exc
+
+
 def _swap_first_conv_channels(graph: onnx.GraphProto, feed: str) -> None:
     """Reverse the input channels of the convolutions reading the image: BGR in, exactly.
 
@@ -174,7 +198,8 @@ def run_tflite(tflite: Path, tensors: list[np.ndarray]) -> list[tuple[np.ndarray
     return results
 
 
-def compare_with_tflite(onnx_path: Path, tflite: Path, images: list[Path]) -> dict[str, float]:
+def compare_with_tflite(onnx_path: Path, tflite: Path, images: list[Path],
+                        size: int) -> dict[str, float]:
     """Max differences between the ONNX model and the TFLite original on real images.
 
     scores: sigmoid scores, every anchor. boxes_px: regressors (box and keypoints, input
@@ -186,7 +211,6 @@ def compare_with_tflite(onnx_path: Path, tflite: Path, images: list[Path]) -> di
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    size = session.get_inputs()[0].shape[1]
     canvases = []
     for path in images:
         image = cv2.imread(str(path))
@@ -249,8 +273,9 @@ def build_blazeface(variant: str, tflite: Path, out_dir: Path,
     model = adapt_input(convert_tflite(tflite), size)
     props = {
         "detector": "blazeface", "variant": variant, "input_channels": "bgr",
-        "input_format": f"uint8 NHWC [1,{size},{size},3] BGR 0..255, frame letterboxed "
-                        "(aspect kept, centred, black bars)",
+        "input_format": (f"uint8 NHWC [1,{size},{size},3]" if variant == "full" else
+                         f"uint8 NHWC [1,height,width,3] (multiples of 16; trained at {size})")
+                        + " BGR 0..255, frame letterboxed (aspect kept, centred, black bars)",
         "source": f"{source['source_package']}: {source['source_member']}",
         "source_sha256": sha256_of(tflite), "licence": source["licence"], "upstream": UPSTREAM,
         "converter": f"{CONVERTER} + tools/convert_blazeface.py",
@@ -264,11 +289,14 @@ def build_blazeface(variant: str, tflite: Path, out_dir: Path,
     except onnx.checker.ValidationError as exc:
         raise ConversionError(f"the rewritten graph is not valid ONNX: {exc}") from exc
     onnx.helper.set_model_props(blocked, {**props, "layout": "blocked (x86-64)"})
+    if variant == "short":
+        for graph in (model, blocked):
+            free_input_size(graph)
     records = []
     for graph, layout, extra in ((model, "portable", {}),
                                  (blocked, "x86_64", {"graph_rewrites": rewrites})):
         out = out_dir / model_file(variant, layout)
-        diffs = _write_checked(graph, out, tflite, images)
+        diffs = _write_checked(graph, out, tflite, images, size)
         records.append({
             "file": out.name, "variant": variant, "layout": layout, **source,
             "source_sha256": props["source_sha256"], "output_sha256": sha256_of(out),
@@ -282,13 +310,13 @@ def build_blazeface(variant: str, tflite: Path, out_dir: Path,
 
 
 def _write_checked(model: onnx.ModelProto, out: Path, tflite: Path,
-                   images: list[Path]) -> dict[str, float]:
+                   images: list[Path], size: int) -> dict[str, float]:
     """Write model to out if it matches the TFLite original within tolerance; the diffs."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     try:
         onnx.save(model, str(partial))
-        diffs = compare_with_tflite(partial, tflite, images)
+        diffs = compare_with_tflite(partial, tflite, images, size)
         if (max(diffs["scores"], diffs["boxes_px"]) > TOLERANCE
                 or diffs["raw_relative"] > RAW_TOLERANCE):
             raise ConversionError(f"{out.name}: ONNX differs from TFLite beyond tolerance "

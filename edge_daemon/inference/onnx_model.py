@@ -46,7 +46,10 @@ class RuntimeOptions:
 class OnnxModel:
     """An onnxruntime session with its single input introspected once."""
 
-    def __init__(self, path: str | Path, options: RuntimeOptions | None = None) -> None:
+    def __init__(self, path: str | Path, options: RuntimeOptions | None = None,
+                 dimensions: dict[str, int] | None = None) -> None:
+        """dimensions: sizes for the model's named free input dimensions (fixed per session,
+        so onnxruntime plans the graph for them)."""
         options = options or RuntimeOptions()
         self.path = Path(path)
         if not self.path.is_file():
@@ -57,6 +60,8 @@ class OnnxModel:
         session_options.graph_optimization_level = GRAPH_OPTIMIZATION[options.graph_optimization]
         session_options.log_severity_level = 3
         session_options.enable_cpu_mem_arena = options.cpu_memory_arena
+        for name, size in (dimensions or {}).items():
+            session_options.add_free_dimension_override_by_name(name, size)
         spin = "1" if options.allow_spinning else "0"
         session_options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         available = set(ort.get_available_providers())

@@ -16,6 +16,7 @@ from edge_daemon.inference.detectors.blazeface import LAYOUTS, MODELS_DIR, model
 from edge_daemon.inference.detectors.ssd import (
     FULL_RANGE,
     SHORT_RANGE,
+    VARIANTS,
     RawFaces,
     decode,
     ssd_anchors,
@@ -246,7 +247,7 @@ def test_packaged_onnx_matches_the_tflite_original(assets, converter, variant, l
     tflite = assets / "blazeface" / converter.TFLITE_FILES[variant]
     images = [assets / name for name in converter.CHECK_IMAGES]
     diffs = converter.compare_with_tflite(MODELS_DIR / model_file(variant, layout), tflite,
-                                          images)
+                                          images, VARIANTS[variant].input_size)
     assert diffs["scores"] < 1e-3 and diffs["boxes_px"] < 1e-3, diffs
     assert diffs["raw_relative"] < 1e-2, diffs
 

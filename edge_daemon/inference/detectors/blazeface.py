@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -67,12 +67,12 @@ class Letterbox:
 
 
 def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
-    """Resize image into the centre of the zeroed square `out` (S x S x C), keeping its shape."""
-    size = out.shape[0]
+    """Resize image into the centre of the zeroed `out` (H x W x C), keeping its shape."""
+    size_h, size_w = out.shape[:2]
     h, w = image.shape[:2]
-    scale = min(size / w, size / h)
+    scale = min(size_w / w, size_h / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    pad_x, pad_y = (size_w - new_w) // 2, (size_h - new_h) // 2
     # Bilinear, as MediaPipe's own pre-processing: INTER_AREA found the same faces on the test
     # videos but cost 10-15x more (0.4 ms vs 0.04 ms for 640 x 480 at 128 x 96).
     cv2.resize(image, (new_w, new_h), dst=out[pad_y:pad_y + new_h, pad_x:pad_x + new_w],
@@ -82,28 +82,34 @@ def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
 
 @dataclass(frozen=True)
 class _InputFormat:
-    size: int
+    height: int
+    width: int
     uint8: bool  # True: fed 0..255 as is (the packaged models); False: scaled to [-1, 1]
     nchw: bool
     bgr: bool  # from the model's "input_channels" metadata: bgr (packaged) or rgb (MediaPipe)
+    free: bool  # the model takes any height and width (named dimensions)
 
 
 def _input_format(model: OnnxModel) -> _InputFormat:
     shape = model.input_shape
     dtype = model.session.get_inputs()[0].type
-    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
-        raise ModelLoadError(f"{model.path}: input shape {shape} is not a fixed-size image")
-    if shape[3] == 3 and shape[1] == shape[2]:
-        nchw = False
-    elif shape[1] == 3 and shape[2] == shape[3]:
-        nchw = True
+    if len(shape) != 4:
+        raise ModelLoadError(f"{model.path}: input shape {shape} is not an image")
+    if shape[3] == 3 and shape[1] != 3:
+        nchw, spatial = False, shape[1:3]
+    elif shape[1] == 3:
+        nchw, spatial = True, shape[2:4]
     else:
-        raise ModelLoadError(f"{model.path}: input shape {shape} is not a square RGB image")
+        raise ModelLoadError(f"{model.path}: input shape {shape} is not an RGB image")
+    free = all(isinstance(d, str) for d in spatial)
+    if not free and not (all(isinstance(d, int) for d in spatial) and spatial[0] == spatial[1]):
+        raise ModelLoadError(f"{model.path}: input shape {shape} is neither a fixed square "
+                             "image nor one of any height and width")
     if dtype not in ("tensor(uint8)", "tensor(float)"):
         raise ModelLoadError(f"{model.path}: input type {dtype} is not uint8 or float")
-    size = int(shape[2])
+    height, width = (0, 0) if free else (int(spatial[0]), int(spatial[1]))
     bgr = model.metadata_props.get("input_channels", "rgb") == "bgr"
-    return _InputFormat(size, dtype == "tensor(uint8)", nchw, bgr)
+    return _InputFormat(height, width, dtype == "tensor(uint8)", nchw, bgr, free)
 
 
 class BlazeFaceDetector:
@@ -117,15 +123,33 @@ class BlazeFaceDetector:
         options: RuntimeOptions | None = None,
         *,
         variant: str | None = None,
+        input_size: tuple[int, int] | None = None,
         score_threshold: float | None = None,
         nms_iou_threshold: float = DEFAULT_NMS_IOU,
         min_face_size: float = 0.0,
     ) -> None:
+        """input_size: (height, width) to run a model of free input size at (multiples of
+        16); a larger input finds smaller faces at a cost that grows with its area."""
         if variant is not None and variant not in VARIANTS:
             raise ValueError(f"unknown BlazeFace variant {variant!r}; choose short or full")
         self.model = OnnxModel(model_path or default_model_path(variant or "short"), options)
-        self._format = _input_format(self.model)
-        self.variant = _variant_of(self.model.path, self._format.size, variant)
+        fmt = _input_format(self.model)
+        self.variant = _variant_of(self.model, fmt, variant)
+        if fmt.free:
+            height, width = input_size or (self.variant.input_size,) * 2
+            _check_input_size(height, width)
+            # A session per size: onnxruntime then plans every layer for fixed shapes.
+            spatial = self.model.input_shape[2:4] if fmt.nchw else self.model.input_shape[1:3]
+            self.model = OnnxModel(self.model.path, options,
+                                   {spatial[0]: height, spatial[1]: width})
+            fmt = replace(fmt, height=height, width=width)
+        elif input_size is not None and tuple(input_size) != (fmt.height, fmt.width):
+            raise ValueError(f"{self.model.path}: this model takes {fmt.width}x{fmt.height} "
+                             f"input only; an input size of {input_size[1]}x{input_size[0]} "
+                             "needs a model of free input size (the packaged short-range one)")
+        self._format = fmt
+        self.input_size = (fmt.height, fmt.width)
+        self.free_input_size = fmt.free  # whether another input_size may be asked for
         self.score_threshold = (self.variant.score_threshold if score_threshold is None
                                 else float(score_threshold))
         self.nms_iou_threshold = float(nms_iou_threshold)
@@ -136,10 +160,11 @@ class BlazeFaceDetector:
             raise ValueError(f"nms_iou_threshold must be in (0, 1], got {nms_iou_threshold}")
         if self.min_face_size < 0:
             raise ValueError(f"min_face_size must be >= 0 pixels, got {min_face_size}")
-        self.anchors = ssd_anchors(self.variant)
+        self.anchors = ssd_anchors(self.variant, fmt.height, fmt.width)
         self._regressors_at, self._scores_at = self._find_outputs()
-        log.info("BlazeFace %s range from %s (%d anchors, score >= %.2f)",
-                 self.variant.name, self.model.path, len(self.anchors), self.score_threshold)
+        log.info("BlazeFace %s range from %s at %dx%d (%d anchors, score >= %.2f)",
+                 self.variant.name, self.model.path, fmt.width, fmt.height, len(self.anchors),
+                 self.score_threshold)
 
     def _find_outputs(self) -> tuple[int, int]:
         """Tell the regressor output from the score output; the run also warms the model up."""
@@ -157,7 +182,7 @@ class BlazeFaceDetector:
     def prepare(self, bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """The model input tensor for a BGR uint8 frame, and where the frame sits in it."""
         fmt = self._format
-        canvas = np.zeros((1, fmt.size, fmt.size, 3), np.uint8)
+        canvas = np.zeros((1, fmt.height, fmt.width, 3), np.uint8)
         placement = letterbox_into(bgr, canvas[0])
         if fmt.uint8:
             return (canvas if fmt.bgr else canvas[..., ::-1].copy()), placement
@@ -173,7 +198,7 @@ class BlazeFaceDetector:
         outputs = self.model.run(tensor)
         regressors = outputs[self._regressors_at][0]
         logits = outputs[self._scores_at][0, :, 0]
-        faces = decode(regressors, logits, self.anchors, self._format.size, self.score_threshold)
+        faces = decode(regressors, logits, self.anchors, self.input_size, self.score_threshold)
         return weighted_nms(faces, self.nms_iou_threshold), placement
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -183,13 +208,13 @@ class BlazeFaceDetector:
         if not len(faces):
             return []
         h, w = bgr.shape[:2]
-        size = self._format.size
+        size_h, size_w = self.input_size
 
         def to_frame(x: float, y: float) -> tuple[float, float]:
             # Undo the letterbox: input fraction -> input pixel -> frame pixel. In plain
             # Python: a frame has a few faces, and numpy's per-call cost would dominate.
-            return ((x * size - placement.pad_x) / placement.scale_x,
-                    (y * size - placement.pad_y) / placement.scale_y)
+            return ((x * size_w - placement.pad_x) / placement.scale_x,
+                    (y * size_h - placement.pad_y) / placement.scale_y)
 
         detections = []
         for (x1, y1, x2, y2), points, score in zip(
@@ -203,7 +228,18 @@ class BlazeFaceDetector:
         return detections
 
 
-def _variant_of(path: Path, size: int, wanted: str | None) -> BlazeFaceVariant:
+def _check_input_size(height: int, width: int) -> None:
+    if min(height, width) < 16 or height % 16 or width % 16:
+        raise ValueError(f"input size {width}x{height}: both sides must be multiples of 16")
+
+
+def _variant_of(model: OnnxModel, fmt: _InputFormat, wanted: str | None) -> BlazeFaceVariant:
+    path, size = model.path, fmt.height
+    if fmt.free:
+        named = model.metadata_props.get("variant", wanted or "short")
+        if named not in VARIANTS:
+            raise ModelLoadError(f"{path}: metadata names variant {named!r}, not short or full")
+        size = VARIANTS[named].input_size
     found = [v for v in VARIANTS.values() if v.input_size == size]
     if not found:
         raise ModelLoadError(f"{path}: input size {size} is neither short range (128) "

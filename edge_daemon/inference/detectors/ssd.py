@@ -54,8 +54,12 @@ FULL_RANGE = BlazeFaceVariant(
 VARIANTS = {v.name: v for v in (SHORT_RANGE, FULL_RANGE)}
 
 
-def ssd_anchors(variant: BlazeFaceVariant) -> np.ndarray:
+def ssd_anchors(variant: BlazeFaceVariant, height: int | None = None,
+                width: int | None = None) -> np.ndarray:
     """Anchor centres (N x 2, x then y, fractions of the input), in the model's output order.
+
+    height and width default to the variant's square input; a model run on a larger canvas
+    (the short-range network is fully convolutional) has the same grids over more cells.
 
     Both BlazeFace graphs set fixed_anchor_size, so every anchor is 1 x 1 and only the
     centres matter. Layers with equal strides are merged into one grid whose cells hold the
@@ -67,11 +71,15 @@ def ssd_anchors(variant: BlazeFaceVariant) -> np.ndarray:
             groups[-1] = (stride, groups[-1][1] + variant.anchors_per_layer)
         else:
             groups.append((stride, variant.anchors_per_layer))
+    height = height or variant.input_size
+    width = width or variant.input_size
     parts = []
     for stride, per_cell in groups:
-        cells = math.ceil(variant.input_size / stride)
-        centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells  # anchor_offset 0.5
-        ys, xs = np.meshgrid(centres, centres, indexing="ij")
+        columns, rows = math.ceil(width / stride), math.ceil(height / stride)
+        # anchor_offset 0.5
+        ys, xs = np.meshgrid((np.arange(rows, dtype=np.float32) + 0.5) / rows,
+                             (np.arange(columns, dtype=np.float32) + 0.5) / columns,
+                             indexing="ij")
         grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
         parts.append(np.repeat(grid, per_cell, axis=0))
     return np.concatenate(parts).astype(np.float32)
@@ -98,14 +106,16 @@ def decode(
     regressors: np.ndarray,
     logits: np.ndarray,
     anchors: np.ndarray,
-    input_size: int,
+    input_size: int | tuple[int, int],
     score_threshold: float,
 ) -> RawFaces:
     """Turn raw outputs (N x 16 regressors, N logits) into the candidates above the threshold.
 
     Regressor layout per anchor (MediaPipe's reverse_output_order): x centre, y centre,
     width, height, then 6 (x, y) keypoints, all in input pixels relative to the anchor centre.
+    input_size: the side of a square input, or its (height, width).
     """
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
     # Few numpy calls on few rows (issue 7): the sigmoid only grows, so the raw logits are
     # compared with the threshold's own logit (less a margin for rounding) to pick the
     # candidates, and only theirs are computed and compared exactly (in float64: exp(100)
@@ -115,7 +125,8 @@ def decode(
     scores = 1.0 / (1.0 + np.exp(-clipped))
     passed = scores >= score_threshold
     keep, scores = keep[passed], scores[passed]
-    pairs = regressors[keep].reshape(-1, 2 + KEYPOINT_COUNT, 2) * np.float32(1.0 / input_size)
+    pairs = regressors[keep].reshape(-1, 2 + KEYPOINT_COUNT, 2) * np.array(
+        (1.0 / width, 1.0 / height), np.float32)
     pairs += anchors[keep][:, None, :] * _ANCHORED
     half = pairs[:, 1] * np.float32(0.5)
     boxes = np.concatenate((pairs[:, 0] - half, pairs[:, 0] + half), axis=1)
