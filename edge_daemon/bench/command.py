@@ -298,8 +298,37 @@ def measure(args: argparse.Namespace, host: str, port: int, work: Path) -> tuple
     return report, {**plot, **mqtt_samples}
 
 
+def run_detection_bench(args: argparse.Namespace) -> int:
+    """`bench --detection`: recall, false positives and cost of the detector configurations."""
+    from .detection import format_detection, plot_detection, run_detection
+    from .room_scenes import RoomSceneError
+
+    try:
+        settings = _settings(args)
+        assets, video = _paths(args)
+        set_threads(1)
+        frames, _ = read_video(video, settings.video_frames)
+        report = {"schema": 1, "emotion_edge": __version__, "quick": bool(args.quick),
+                  "machine": _machine(),
+                  "detection": run_detection(assets, list(one_face_scene(video, frames).frames),
+                                             args.quick, args.detection_frames, _say)}
+    except (BenchInputError, SceneError, RoomSceneError, ModelLoadError) as exc:
+        print(f"emotion-edge bench: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(format_detection(report["detection"]))
+    if args.json:
+        write_json(report, args.json)
+        _say(f"wrote {args.json}")
+    if args.plot:
+        why = plot_detection(report["detection"], args.plot)
+        _say(f"plot not written: {why}" if why else f"wrote {args.plot}")
+    return EXIT_OK
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """The `bench` subcommand: measure, print the table, write JSON and the plot."""
+    if args.detection:
+        return run_detection_bench(args)
     broker = None
     try:
         if args.mqtt_host:

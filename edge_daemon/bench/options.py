@@ -39,5 +39,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                              "with initial weights, which runs at the same speed)")
     parser.add_argument("--no-torch", action="store_true",
                         help="skip the PyTorch rows and the int8 build even if torch is here")
+    parser.add_argument("--detection", action="store_true",
+                        help="measure detection instead: recall by face width on room frames "
+                             "built from the registry's faces, false positives, cost")
+    parser.add_argument("--detection-frames", type=Path, metavar="DIR",
+                        help="with --detection: also save the frames and ground_truth.json")
     parser.add_argument("--no-daemon", action="store_true",
                         help="skip the daemon runs (CPU share, memory, frame to MQTT)")
