@@ -36,6 +36,7 @@ DEFAULT_NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for both variants
 # on x86-64 (1.40 -> 1.03 ms, short range, AVX2) and about 5 % slower where onnxruntime
 # runs no blocked kernels, as in its aarch64 wheels (measured with them turned off).
 LAYOUTS = ("portable", "x86_64")
+PACKAGED_DIMENSIONS = ("height", "width")  # the free input dimensions of the packaged short model
 BLOCKED_MACHINES = {"x86_64", "amd64"}
 
 
@@ -90,7 +91,8 @@ class _InputFormat:
     free: bool  # the model takes any height and width (named dimensions)
 
 
-def _input_format(model: OnnxModel) -> _InputFormat:
+def _input_format(model: OnnxModel, sized: tuple[int, int] | None = None) -> _InputFormat:
+    """sized: the (height, width) the packaged dimension names were fixed to, if any."""
     shape = model.input_shape
     dtype = model.session.get_inputs()[0].type
     if len(shape) != 4:
@@ -101,7 +103,8 @@ def _input_format(model: OnnxModel) -> _InputFormat:
         nchw, spatial = True, shape[2:4]
     else:
         raise ModelLoadError(f"{model.path}: input shape {shape} is not an RGB image")
-    free = all(isinstance(d, str) for d in spatial)
+    free = all(isinstance(d, str) for d in spatial) or (
+        sized is not None and tuple(spatial) == tuple(sized))
     if not free and not (all(isinstance(d, int) for d in spatial) and spatial[0] == spatial[1]):
         raise ModelLoadError(f"{model.path}: input shape {shape} is neither a fixed square "
                              "image nor one of any height and width")
@@ -132,16 +135,20 @@ class BlazeFaceDetector:
         16); a larger input finds smaller faces at a cost that grows with its area."""
         if variant is not None and variant not in VARIANTS:
             raise ValueError(f"unknown BlazeFace variant {variant!r}; choose short or full")
-        self.model = OnnxModel(model_path or default_model_path(variant or "short"), options)
-        fmt = _input_format(self.model)
+        path = model_path or default_model_path(variant or "short")
+        if input_size is not None:
+            _check_input_size(*input_size)
+        # A session per size, onnxruntime then plans every layer for fixed shapes. The
+        # packaged models name their free dimensions height and width: one session only.
+        named = dict(zip(PACKAGED_DIMENSIONS, input_size, strict=True)) if input_size else None
+        self.model = OnnxModel(path, options, named)
+        fmt = _input_format(self.model, input_size)
         self.variant = _variant_of(self.model, fmt, variant)
         if fmt.free:
             height, width = input_size or (self.variant.input_size,) * 2
-            _check_input_size(height, width)
-            # A session per size: onnxruntime then plans every layer for fixed shapes.
             spatial = self.model.input_shape[2:4] if fmt.nchw else self.model.input_shape[1:3]
-            self.model = OnnxModel(self.model.path, options,
-                                   {spatial[0]: height, spatial[1]: width})
+            if all(isinstance(d, str) for d in spatial) and input_size is not None:
+                self.model = OnnxModel(path, options, {spatial[0]: height, spatial[1]: width})
             fmt = replace(fmt, height=height, width=width)
         elif input_size is not None and tuple(input_size) != (fmt.height, fmt.width):
             raise ValueError(f"{self.model.path}: this model takes {fmt.width}x{fmt.height} "
