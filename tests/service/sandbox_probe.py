@@ -104,7 +104,9 @@ def workload(image_path: str, models: list[str], out_dir: str) -> dict[str, obje
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         feed = {}
         for inp in session.get_inputs():
-            shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+            # A free dimension: 1 for the batch, 128 for an image side (BlazeFace short).
+            shape = [d if isinstance(d, int) else (1 if i == 0 else 128)
+                     for i, d in enumerate(inp.shape)]
             dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
             if len(shape) == 4 and 3 in shape[1:]:
                 nhwc = shape[3] == 3
