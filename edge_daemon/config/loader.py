@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 # that happens to be in a value (a GStreamer caps string, a URL) is never touched by accident.
 PLACEHOLDER = re.compile(r"\{(EMOTION_EDGE_[A-Z0-9_]+)\}")
 
+# Bounds on what a config may ask of the parser, far above any real one (the example config
+# is 6 kB with about 300 values): YAML aliases let 700 bytes stand for 9^9 values, and every
+# later step (duplicate keys, placeholders, validation) walks the expanded tree.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 100_000  # scalars, mappings and sequences, each alias counted expanded
+MAX_CONFIG_DEPTH = 64
+
 ENV_MODEL_FILE = "MODEL_FILE"
 ENV_IMAGES_DIR = "IMAGES_DIR"
 
@@ -32,6 +39,11 @@ ENV_IMAGES_DIR = "IMAGES_DIR"
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read, fill, override and validate the YAML file at path; raise ConfigError on problems."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [ConfigProblem(
+                "", f"the file is {size / 1024 / 1024:.1f} MB; a config larger than "
+                f"{MAX_CONFIG_BYTES // 1024 // 1024} MB is refused unread")])
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -45,10 +57,22 @@ def parse_config(
 ) -> Config:
     """Validate configuration text (YAML); source names it in error messages."""
     environ = os.environ if environ is None else environ
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [ConfigProblem(
+            "", f"the text is {len(text) / 1024 / 1024:.1f} MB; a config larger than "
+            f"{MAX_CONFIG_BYTES // 1024 // 1024} MB is refused unread")])
     try:
         root_node, data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [_syntax_problem(exc)]) from None
+    except _TooLarge as exc:
+        raise ConfigError(source, [ConfigProblem("", f"refused: the document is {exc.problem}",
+                                                 line=exc.line)]) from None
+    except RecursionError:
+        raise ConfigError(source, [ConfigProblem(
+            "", f"refused: the document is nested far more than {MAX_CONFIG_DEPTH} levels "
+            "deep")]
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -74,10 +98,55 @@ def _parse_yaml(text: str) -> tuple[yaml.Node | None, object]:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_size(node)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
     return node, data
+
+
+class _TooLarge(ValueError):
+    """The composed document is deeper or, aliases expanded, larger than a config can be."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem)
+        self.problem, self.line = problem, (mark.line + 1 if mark is not None else None)
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse documents nested deeper than MAX_CONFIG_DEPTH or expanding past MAX_CONFIG_VALUES.
+
+    An alias is the same node object as its anchor, so the composed graph is small even when
+    its expansion is huge: each node's expanded size is computed once (memoized by identity),
+    bottom up, in work linear in the file.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise _TooLarge(f"nested more than {MAX_CONFIG_DEPTH} levels deep", node.start_mark)
+        children = _children(node)
+        if children_done:
+            total = 1 + sum(sizes[id(child)] for child in children)
+            if total > MAX_CONFIG_VALUES:
+                raise _TooLarge(f"expands to more than {MAX_CONFIG_VALUES:,} values (YAML "
+                                "aliases repeating aliases?)", node.start_mark)
+            sizes[id(node)] = total
+            continue
+        if id(node) in sizes:
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _syntax_problem(exc: yaml.YAMLError) -> ConfigProblem:
