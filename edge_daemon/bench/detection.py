@@ -182,7 +182,7 @@ def measure_size(cands: list[Candidate], frames: list[RoomFrame], no_face: list[
             tallies[key].no_face_frames += 1
     if video:
         live = {c.key: c.make() for c in cands}
-        for index, image in enumerate(video * 2):
+        for index, image in enumerate(video * 5):
             for key, detector in live.items():
                 _, ms = _timed(detector, image)
                 if index >= len(video) // 2:  # after the first searches settled

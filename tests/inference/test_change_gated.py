@@ -145,3 +145,24 @@ def test_rescan_frames_one_searches_every_frame():
     config, runtime = DetectorConfig(rescan_frames=1), RuntimeConfig(threads=1)
     search = load_detector(config, runtime)
     assert camera_detector(search, load_refind(config, runtime), 1) is search
+
+
+def test_a_face_arriving_close_to_the_camera_is_found_by_the_coarse_canvas(cut_video, patches):
+    frames, _truth, cuts = cut_video
+    detector = _default_camera_detector()
+    scene = frames[cuts[3]]
+    assert len(detector.detect(scene)) == 1
+    close = scene.copy()
+    truth = paste(close, patches[2], 330, 200, 250)  # too large for the fine canvas alone
+    found = detector.detect(close)
+    assert detector.searched and detector.stats.near_searches == 2  # the first frame, this one
+    assert any(face.box.iou(truth) >= 0.5 for face in found)
+
+
+def test_periodic_searches_of_a_still_scene_run_the_coarse_canvas_one_time_in_five(cut_video):
+    frames, _truth, _cuts = cut_video
+    detector = _default_camera_detector()
+    for _ in range(10 * 10):
+        detector.detect(frames[0])
+    assert detector.stats.searches == 10  # the first frame, then every 10th
+    assert detector.stats.near_searches == 1 + 9 // 5

@@ -8,7 +8,8 @@ same network on a 96 x 96 canvas, a quarter of the coarse pass), and the change 
 
 - a whole-frame search runs on the first frame, when cells changed outside the regions of
   the known people (a new face, a cut, lights going off), when a known face is not found
-  again around its last box, and at least every `rescan_frames` frames;
+  again around its last box, and at least every `rescan_frames` frames; its coarse canvas
+  (faces close to the camera) only where a face that large could be new;
 - a known face whose region changed is re-found there; one whose region did not change
   keeps its box: the only boxes reused are those the image says are still right.
 
@@ -29,7 +30,7 @@ import numpy as np
 from ...records import Box, Detection
 from .base import FaceDetector, as_bgr
 from .change import ChangeMap
-from .search import WholeFrameSearch
+from .search import PyramidSearch, WholeFrameSearch
 
 REFIND_MARGIN = 2.0  # side of the region a known face is looked for in / its box side
 REFIND_MIN_IOU = 0.3  # a face found there must overlap its last box this much to be it
@@ -38,7 +39,14 @@ REFIND_MIN_IOU = 0.3  # a face found there must overlap its last box this much t
 # passed that check at 0.74 or more, while 11 of 13 hits on the no-face videos (a cartoon
 # title, clouds) did not; a fifth of real faces score below 0.8 and cost a refind.
 VERIFY_BELOW = 0.8
-NEW_CHANGE_CELLS = 3  # changed cells outside every person's region that call for a search
+NEW_CHANGE_CELLS = 3
+# The coarse canvas (search.py) is there for faces too large for the fine one (over about
+# 280 px in a 640 x 480 frame). Such a face cannot arrive without changing far more cells
+# than this (a 140 px face covers about 300 of 8 x 8 px); a search for a smaller change, or a
+# periodic one, runs the fine canvas only, and every NEAR_EVERY-th periodic search both.
+# Measured on the one-face video: the searches a gesture calls for changed 3-60 cells.
+NEAR_CHANGE_CELLS = 300
+NEAR_EVERY = 5  # changed cells outside every person's region that call for a search
 # A person's region beyond the face box, in face widths: the head's sides and the body.
 PERSON_SIDES, PERSON_ABOVE, PERSON_BELOW = 1.0, 0.6, 3.0
 
@@ -52,6 +60,7 @@ class GateStats:
     reused: int = 0
     lost: int = 0
     refused: int = 0  # new faces of the search that the closer look did not confirm
+    near_searches: int = 0  # searches that ran the coarse canvas too
 
 
 def person_region(box: Box) -> Box:
@@ -93,6 +102,7 @@ class ChangeGatedDetector:
         self.searched = False  # whether the last detect() searched the whole frame
         self._known: list[Detection] = []
         self._since_search = 0
+        self._periodic = 0
         self.name = name
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -100,26 +110,34 @@ class ChangeGatedDetector:
         bgr = as_bgr(image)
         small = self.change.shrink(bgr)
         changed = self.change.changed(small)
-        if self._search_due(changed):
-            return self._search(bgr, small)
+        outside = self._changed_outside(changed)
+        if self.change.empty or outside >= NEAR_CHANGE_CELLS:
+            return self._search(bgr, small, near=True)
+        if outside >= NEW_CHANGE_CELLS:
+            return self._search(bgr, small, near=False)
+        if self._since_search + 1 >= self.rescan_frames:
+            self._periodic += 1
+            return self._search(bgr, small, near=self._periodic % NEAR_EVERY == 0)
         found = self._follow(bgr, small, changed)
-        return self._search(bgr, small) if found is None else found
+        return self._search(bgr, small, near=True) if found is None else found
 
-    def _search_due(self, changed: np.ndarray) -> bool:
-        if self.change.empty or self._since_search + 1 >= self.rescan_frames:
-            return True
+    def _changed_outside(self, changed: np.ndarray) -> int:
+        """How many cells changed away from every known person."""
         outside = changed.copy()
         for face in self._known:
             rows, columns = self.change.cells(person_region(face.box))
             outside[rows, columns] = False
-        return int(outside.sum()) >= NEW_CHANGE_CELLS
+        return int(outside.sum())
 
-    def _search(self, bgr: np.ndarray, small: np.ndarray) -> list[Detection]:
-        found = [face for face in self._search_for(bgr.shape[:2]).detect(bgr)
-                 if self._confirmed(bgr, face)]
+    def _search(self, bgr: np.ndarray, small: np.ndarray, near: bool) -> list[Detection]:
+        search = self._search_for(bgr.shape[:2])
+        faces = (search.detect(bgr, near=near) if isinstance(search, PyramidSearch)
+                 else search.detect(bgr))
+        found = [face for face in faces if self._confirmed(bgr, face)]
         self.change.looked_at(small)
         self._known, self._since_search, self.searched = found, 0, True
         self.stats.searches += 1
+        self.stats.near_searches += near
         return list(found)
 
     def _confirmed(self, bgr: np.ndarray, face: Detection) -> bool:
