@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .inference.classifier import EmotionClassifier
 from .inference.detectors.base import FaceDetector
 from .records import Detection, Frame, FrameResult
@@ -39,6 +41,7 @@ class LoopStats:
     frames_failed: int = 0
     faces_detected: int = 0
     faces_too_small: int = 0
+    faces_unclassified: int = 0  # the emotion model's output was NaN or infinite
     last_processed: float = 0.0  # time.monotonic() of the last processed frame
     last_publish_s: float = 0.0  # how long handing the last result to the sinks took
 
@@ -142,6 +145,7 @@ class CameraLoop:
         t1 = time.perf_counter()
         probabilities = self.classifier.classify(frame.image, [d.box for d in detections])
         t2 = time.perf_counter()
+        self._count_unclassified(probabilities)
         faces, camera_emotion = self.tracker.update(detections, probabilities)
         t3 = time.perf_counter()
         self.stats.frames_processed += 1
@@ -165,6 +169,17 @@ class CameraLoop:
             },
             captured_monotonic=frame.monotonic,
         )
+
+    def _count_unclassified(self, probabilities: np.ndarray) -> None:
+        bad = int((~np.isfinite(probabilities).all(axis=1)).sum()) if len(probabilities) else 0
+        if not bad:
+            return
+        self.stats.faces_unclassified += bad
+        held = self._errors.allow("non-finite")
+        if held is not None:
+            log.error("camera %s: the emotion model gave NaN or infinite probabilities for %d "
+                      "face(s); they are published without an emotion (%d so far)", self.name,
+                      bad, self.stats.faces_unclassified)
 
     def _big_enough(self, detections: list[Detection]) -> list[Detection]:
         if not self.min_face_px:

@@ -98,7 +98,7 @@ class FaceResult:
     score: float
     raw: tuple[float, ...]
     smoothed: tuple[float, ...]
-    emotion: str
+    emotion: str | None  # None: the model's output for this face was not finite (NaN, inf)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,21 @@ class EmotionClassifier:
         self._check_output_width()
 
     def _check_output_width(self) -> None:
-        probe = np.zeros((1, *self._input_dims()), dtype=np.float32)
-        width = self.model.run(probe)[0].shape[-1]
+        dims = self._input_dims()
+        declared = self.model.input_shape[1:]
+        if len(declared) != 3 or any(isinstance(d, int) and d != want
+                                     for d, want in zip(declared, dims, strict=True)):
+            raise ModelLoadError(
+                f"{self.model.path}: the model's input is {list(self.model.input_shape)} but "
+                f"its metadata describes {self.meta.layout} {list(dims)} images")
+        probe = np.zeros((1, *dims), dtype=np.float32)
+        try:
+            outputs = self.model.run(probe)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelLoadError(f"{self.model.path}: the model fails on the {self.meta.layout} "
+                                 f"{list(dims)} input its metadata describes ({first})") from None
+        width = outputs[0].shape[-1]
         if width != len(self.labels):
             raise ModelLoadError(
                 f"{self.model.path}: the model outputs {width} values but its metadata names "

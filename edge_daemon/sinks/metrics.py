@@ -164,6 +164,8 @@ class MetricsSink:
         if result.captured_monotonic:
             series.to_publish.observe(now - result.captured_monotonic)
         for face in result.faces:
+            if face.emotion is None:
+                continue  # not classified (the model's output was not finite)
             counter = series.results.get(face.emotion)
             if counter is None:
                 counter = series.results[face.emotion] = self._results.labels(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,6 +69,12 @@ class CameraTracker:
         return faces, self._update_camera(faces)
 
     def _face(self, track_id: int, det: Detection, probs: np.ndarray) -> FaceResult:
+        raw = tuple(float(p) for p in probs)
+        if not np.isfinite(probs).all():
+            # NaN or inf says nothing about the face: no emotion, and the smoothing and the
+            # hysteresis keep what they knew (one NaN would poison the average for good).
+            return FaceResult(track_id, det.box, float(det.score), raw,
+                              (math.nan,) * len(raw), None)
         state = self._tracks.get(track_id)
         if state is None:
             state = _TrackState(
@@ -84,7 +91,7 @@ class CameraTracker:
             track_id=track_id,
             box=det.box,
             score=float(det.score),
-            raw=tuple(float(p) for p in probs),
+            raw=raw,
             smoothed=tuple(float(p) for p in smoothed),
             emotion=emotion or self.labels[top],
         )
@@ -102,5 +109,7 @@ class CameraTracker:
             return self._camera.value
         self._frames_without_face = 0
         primary = max(faces, key=lambda f: f.box.area)
+        if primary.emotion is None:
+            return self._camera.value  # nothing learned from this frame
         top = int(np.argmax(primary.smoothed))
         return self._camera.update(self.labels[top], primary.smoothed[top])
