@@ -17,6 +17,7 @@ A sample is a few files sharing one key, `<UTC time>_<camera>_<emotion>`:
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -99,12 +100,20 @@ class SnapshotStore:
     def prepare(self) -> None:
         """Create the directory (0700) if missing, clear stale temporary files, index samples."""
         directory = self.directory
+        if os.path.lexists(directory) and not directory.is_dir():
+            # Never touch what the daemon did not make: a file (or a dangling link) there is
+            # the user's, and its mode stays theirs.
+            raise NotADirectoryError(errno.ENOTDIR, "it exists and is not a directory",
+                                     str(directory))
         if not directory.is_dir():
             directory.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):
+            try:
                 directory.mkdir(mode=0o700)
-            os.chmod(directory, 0o700)  # whatever the umask
-            log.info("snapshots: created %s (mode 0700)", directory)
+            except FileExistsError:
+                pass  # made meanwhile by someone else: theirs, left as it is
+            else:
+                os.chmod(directory, 0o700)  # whatever the umask
+                log.info("snapshots: created %s (mode 0700)", directory)
         mode = stat.S_IMODE(directory.stat().st_mode)
         if mode & 0o077 and not self._warned_mode:
             self._warned_mode = True

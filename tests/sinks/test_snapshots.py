@@ -394,3 +394,24 @@ def test_images_dir_in_the_environment_turns_saving_on(assets, daemon_factory, t
     assert len(names) >= 3 and all(NAME.match(n)[2] == "cam" for n in names)
     assert stat.S_IMODE(images.stat().st_mode) == 0o700
     assert "snapshots.enabled set from environment variable IMAGES_DIR" in daemon.stderr()
+
+
+def test_a_regular_file_in_the_directorys_place_is_left_alone_logged_once_and_recovered(
+        assets, classifier, detector, tmp_path, caplog):
+    path = tmp_path / "snaps"
+    path.write_bytes(b"the user's own file")
+    path.chmod(0o644)
+    sink = make_sink(classifier, path, interval_s=0.2)
+    modes = []
+
+    def heal() -> None:
+        modes.append(stat.S_IMODE(path.stat().st_mode))
+        path.unlink()
+        path.mkdir(mode=0o700)
+
+    with caplog.at_level(logging.INFO, logger="edge_daemon.sinks"), \
+            RunningCamera(assets, classifier, detector, sink) as camera:
+        _check_outage_and_recovery(camera, caplog, heal=heal)
+    assert modes == [0o644]  # never chmodded while it was the user's file
+    assert "not a directory" in sink.stats.last_error
+    assert not [r for r in caplog.records if "created" in r.getMessage()]
