@@ -31,8 +31,9 @@ from .inference.detectors.gated import REFIND_CANVAS, camera_detector
 from .inference.detectors.search import WholeFrameSearch
 from .inference.onnx_model import ModelLoadError, RuntimeOptions
 from .pipeline import CameraLoop
+from .records import CameraStatus
 from .service.thread_names import name_os_threads
-from .sinks.base import Sink
+from .sinks.base import CameraStatusSink, Sink
 from .sinks.metrics import MetricsSink, observe_pipeline
 from .sinks.mqtt import MqttSetupError, MqttSink
 from .sinks.snapshots import SnapshotSink
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 SINK_STOP_TIMEOUT_S = 5.0
 ARENA_MAX_MODEL_BYTES = 16 * 1024 * 1024  # larger emotion models run without the memory arena
 LOOP_STOP_TIMEOUT_S = 3.0
+# A camera still opening is not reported disconnected for this long after start, so that
+# a status topic does not flap disconnected -> connected at every start.
+STATUS_GRACE_S = 5.0
 
 
 class StartupError(RuntimeError):
@@ -172,15 +176,18 @@ class App:
                          self.loops)
         self._started = time.monotonic()
         self._last_counts: dict[str, tuple[int, float]] = {}
+        self._camera_states: dict[str, str] = {}
 
     def _build_sources(self) -> dict[str, CaptureSource]:
         sources = {}
+        self._unavailable: dict[str, str] = {}
         enabled = self.config.enabled_cameras()
         for name, camera in enabled.items():
             try:
                 sources[name] = build_source(name, camera)
             except SourceUnavailableError as exc:
                 log.error("camera %s: %s; this camera is skipped", name, exc)
+                self._unavailable[name] = str(exc)
         if not sources:
             why = "no camera is enabled" if not enabled else "no enabled camera can work here"
             raise StartupError(f"nothing to do: {why}")
@@ -220,6 +227,13 @@ class App:
             loop.start()
         name_os_threads()
         self._started = time.monotonic()
+        for sink in self._status_sinks():
+            sink.set_cameras(list(self.config.cameras))
+        disabled = [n for n in self.config.cameras if n not in self.config.enabled_cameras()]
+        for name in disabled:
+            self._report_status(name, "disabled", "")
+        for name, error in self._unavailable.items():
+            self._report_status(name, "disconnected", error)
         log.info("running %d camera(s): %s", len(self.loops),
                  ", ".join(loop.name for loop in self.loops))
 
@@ -244,6 +258,7 @@ class App:
         next_status = time.monotonic() + status_every_s
         while not stop.wait(poll_s):
             name_os_threads()  # capture threads come and go as cameras reconnect
+            self.check_camera_status()
             for loop in self.loops:
                 if loop.done.is_set() and loop.name not in ended:
                     ended.add(loop.name)
@@ -255,6 +270,28 @@ class App:
             if on_status is not None and time.monotonic() >= next_status:
                 on_status(self.status_line())
                 next_status = time.monotonic() + status_every_s
+
+    def _status_sinks(self) -> list[CameraStatusSink]:
+        return [sink for sink in self.sinks if isinstance(sink, CameraStatusSink)]
+
+    def _report_status(self, name: str, state: str, error: str) -> None:
+        if self._camera_states.get(name) == state:
+            return
+        self._camera_states[name] = state
+        status = CameraStatus(name, state, time.time(), error)
+        if state == "disconnected" and error:
+            log.info("camera %s: status disconnected (%s)", name, error)
+        for sink in self._status_sinks():
+            sink.camera_status(status)
+
+    def check_camera_status(self) -> None:
+        """Tell the status sinks about cameras that connected or were lost since last time."""
+        settling = time.monotonic() - self._started < STATUS_GRACE_S
+        for name, source in self.sources.items():
+            if source.stats.connected:
+                self._report_status(name, "connected", "")
+            elif not settling or name in self._camera_states or source.stats.last_error:
+                self._report_status(name, "disconnected", source.stats.last_error)
 
     def status_line(self) -> str:
         """One line: processed frames per second per camera since the last call, MQTT state."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import threading
 from collections.abc import Mapping
 from typing import TextIO
 
@@ -64,6 +66,55 @@ class JournalFormatter(logging.Formatter):
         return "\n".join(prefix + line for line in lines)
 
 
+# Secrets in the text of any log line, whoever logs it (the websockets library logs request
+# lines and headers at debug level): query tokens, credentials in headers and URLs.
+_REDACTIONS = (
+    (re.compile(r"(?i)([?&;](?:token|access_token|password|passwd|secret|api_key)=)"
+                r"[^&\s\"'#;]+"), r"\1***"),
+    (re.compile(r"(?i)\b(authorization|proxy-authorization|cookie|x-api-key)(\s*[:=]\s*)"
+                r"[^\r\n,]+"), r"\1\2***"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]+):[^\s/@]+@"), r"\1:***@"),
+)
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this value wherever it would appear in a log line (passwords, tokens)."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """The text with every registered secret and every credential-shaped part masked."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class SecretRedactor(logging.Filter):
+    """A handler filter: no secret leaves the process in a log line, at any level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message (and traceback text) with its secrets masked."""
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
 def configure_logging(
     level: int | str = logging.INFO,
     stream: TextIO | None = None,
@@ -81,6 +132,7 @@ def configure_logging(
         handler.setFormatter(JournalFormatter())
     else:
         handler.setFormatter(logging.Formatter(TERMINAL_FORMAT))
+    handler.addFilter(SecretRedactor())
     handler._emotion_edge = True  # type: ignore[attr-defined]  # marks ours for reconfiguring
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_emotion_edge", False)]:

@@ -102,6 +102,16 @@ class FaceResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """Whether a camera delivers frames, since when (wall clock), and why not."""
+
+    camera: str
+    state: str  # "connected", "disconnected" or "disabled"
+    since: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class FrameResult:
     """Everything the pipeline learned from one frame, ready for the sinks."""
 

@@ -71,8 +71,21 @@ class LocalBroker:
         config = Path(self._dir.name) / "mosquitto.conf"
         config.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\n"
                           f"persistence false\nuser {getpass.getuser()}\nlog_dest none\n")
-        self.process = subprocess.Popen([binary, "-c", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._command = [binary, "-c", str(config)]
+        self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        self._wait_ready(timeout_s)
+
+    def pause(self) -> None:
+        """Stop the broker process, keeping its port and folder (an outage)."""
+        terminate(self.process)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+    def resume(self, timeout_s: float = 5.0) -> None:
+        """Start the broker again on the same port."""
+        self.process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

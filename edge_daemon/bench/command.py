@@ -325,10 +325,31 @@ def run_detection_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_outages_bench(args: argparse.Namespace) -> int:
+    """`bench --outages`: the daemon's way back after broker outages of the given lengths."""
+    from .outages import format_outages, measure_outages, parse_outages
+
+    try:
+        outages = parse_outages(args.outages)
+        _, video = _paths(args)
+        with tempfile.TemporaryDirectory(prefix="emotion-edge-bench-") as tmp:
+            camera = camera_stand_in(video, args.interval_ms or 100, Path(tmp) / "camera.avi")
+            rows = measure_outages(camera, outages, args.interval_ms or 100, _say)
+    except (ValueError, BrokerError, ProbeError, SceneError) as exc:
+        print(f"emotion-edge bench: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(format_outages(rows, MqttConfig().reconnect_max_delay))
+    if args.json:
+        write_json({"schema": 1, "machine": _machine(), "outages": rows}, args.json)
+    return EXIT_OK
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """The `bench` subcommand: measure, print the table, write JSON and the plot."""
     if args.detection:
         return run_detection_bench(args)
+    if args.outages:
+        return run_outages_bench(args)
     broker = None
     try:
         if args.mqtt_host:

@@ -44,5 +44,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                              "built from the registry's faces, false positives, cost")
     parser.add_argument("--detection-frames", type=Path, metavar="DIR",
                         help="with --detection: also save the frames and ground_truth.json")
+    parser.add_argument("--outages", metavar="SECONDS",
+                        help="measure broker outages instead, e.g. 5,20,70,300: the time from "
+                             "the broker back to the first result, and the results lost")
     parser.add_argument("--no-daemon", action="store_true",
                         help="skip the daemon runs (CPU share, memory, frame to MQTT)")

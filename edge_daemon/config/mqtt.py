@@ -106,6 +106,18 @@ class AttributesTopic(_CameraTopic):
     keeps Home Assistant's recorder from storing ten attribute sets a second."""
 
 
+class StatusTopic(_CameraTopic):
+    """Whether the camera delivers frames: connected, disconnected (since when, why) or
+    disabled; sent when it changes and after each reconnect."""
+
+    topic: str = "{camera}/status"
+    """Topic under the prefix; `{camera}` is replaced by the camera's name."""
+    qos: QoS = 1
+    """MQTT QoS (0: at most once, 1: at least once, 2: exactly once)."""
+    retain: bool = True
+    """Ask the broker to keep the last message for new subscribers."""
+
+
 class AvailabilityTopic(Section):
     """The device's availability: `online`, `offline` (Last Will) or `stopped` (clean exit)."""
 
@@ -136,6 +148,8 @@ class MqttTopics(Section):
     """Stable dominant emotion per camera (retained, on change)."""
     attributes: AttributesTopic = AttributesTopic()
     """Throttled probability summary per camera (Home Assistant attributes)."""
+    status: StatusTopic = StatusTopic()
+    """Camera status per camera (retained, on change)."""
 
 
 class MqttTlsConfig(Section):
@@ -215,8 +229,11 @@ class MqttConfig(Section):
     without traffic."""
     reconnect_min_delay: float = Field(1.0, gt=0.0)
     """First wait before reconnecting after the broker was lost (doubled each failure)."""
-    reconnect_max_delay: float = Field(60.0, gt=0.0)
-    """Longest wait between reconnect attempts."""
+    reconnect_max_delay: float = Field(5.0, gt=0.0)
+    """Longest wait between reconnect attempts; each wait at this cap is drawn between half
+    of it and all of it, so that a fleet of sensors does not reconnect in step. Short, since
+    results queued while the broker was away are lost once the queue is full: after the
+    broker is back, the first result arrives within this many seconds."""
     offline_queue_size: int = Field(1000, ge=0)
     """Results kept while the broker is unreachable, sent on reconnect; when full, the
     oldest is dropped (and counted)."""

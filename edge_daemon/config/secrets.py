@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
+from ..logging_setup import register_secret
 from .base import Section
 
 MQTT_PASSWORD_ENV = "EMOTION_EDGE_MQTT_PASSWORD"
@@ -41,6 +42,9 @@ class Secret:
 
     value: str = field(repr=False)
     origin: str
+
+    def __post_init__(self) -> None:
+        register_secret(self.value)  # masked in every log line from now on
 
     def __str__(self) -> str:
         return f"<secret from {self.origin}>"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
-from ..records import Frame, FrameResult
+from ..records import CameraStatus, Frame, FrameResult
 
 
 class Sink(Protocol):
@@ -22,4 +23,21 @@ class Sink(Protocol):
 
     def stop(self, timeout: float) -> None:
         """Flush for at most timeout seconds, then release everything."""
+        ...
+
+
+@runtime_checkable
+class CameraStatusSink(Protocol):
+    """A sink that also tells the world which cameras exist and whether they deliver frames.
+
+    The app calls these from its own thread when the configured cameras or a camera's
+    state change (a sink never asks a source itself).
+    """
+
+    def set_cameras(self, cameras: Sequence[str]) -> None:
+        """The cameras configured now; anything left of others is withdrawn."""
+        ...
+
+    def camera_status(self, status: CameraStatus) -> None:
+        """A camera's state changed (connected, disconnected, disabled)."""
         ...

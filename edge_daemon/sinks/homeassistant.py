@@ -1,4 +1,5 @@
-"""Home Assistant MQTT discovery: one enum sensor of the dominant emotion per camera.
+"""Home Assistant MQTT discovery: per camera an enum sensor of the dominant emotion and one
+of the camera's status (connected, disconnected, disabled).
 
 Pure functions from the config to (topic, payload) pairs; the MQTT sink publishes them
 retained on every connect and again when Home Assistant announces `online`.
@@ -25,15 +26,26 @@ from .mqtt_payloads import OFFLINE, ONLINE, TopicLayout, check_camera_name, enco
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def object_id(camera: str) -> str:
-    """The discovery object id of a camera's emotion sensor, e.g. `front_door_emotion`."""
-    return f"{_UNSAFE.sub('_', check_camera_name(camera)).strip('_') or 'camera'}_emotion"
+def object_id(camera: str, entity: str = "emotion") -> str:
+    """The discovery object id of a camera's sensor, e.g. `front_door_emotion`."""
+    return f"{_UNSAFE.sub('_', check_camera_name(camera)).strip('_') or 'camera'}_{entity}"
 
 
-def discovery_topic(config: MqttConfig, camera: str) -> str:
+def discovery_topic(config: MqttConfig, camera: str, entity: str = "emotion") -> str:
     """`<discovery_prefix>/sensor/<node_id>/<object_id>/config`."""
     ha = config.homeassistant
-    return f"{ha.discovery_prefix}/sensor/{ha.node_id}/{object_id(camera)}/config"
+    return f"{ha.discovery_prefix}/sensor/{ha.node_id}/{object_id(camera, entity)}/config"
+
+
+def discovery_subscription(config: MqttConfig) -> str:
+    """The topic filter matching every discovery config of this device (to find ghosts)."""
+    ha = config.homeassistant
+    return f"{ha.discovery_prefix}/+/{ha.node_id}/+/config"
+
+
+def discovery_topics(config: MqttConfig, camera: str) -> list[str]:
+    """Every discovery config topic of one camera."""
+    return [discovery_topic(config, camera, entity) for entity in ENTITIES]
 
 
 def device_block(config: MqttConfig, version: str = __version__) -> dict[str, Any]:
@@ -81,12 +93,46 @@ def emotion_sensor_config(
     return payload
 
 
+STATUS_STATES = ("connected", "disconnected", "disabled")
+
+
+def status_sensor_config(config: MqttConfig, camera: str,
+                         version: str = __version__) -> dict[str, Any]:
+    """Discovery config of one camera's status sensor (connected / disconnected / disabled)."""
+    layout = TopicLayout(config)
+    ha = config.homeassistant
+    return {
+        "name": f"{camera} camera status",
+        "unique_id": f"{ha.node_id}_{object_id(camera, 'status')}",
+        "device_class": "enum",
+        "options": list(STATUS_STATES),
+        "entity_category": "diagnostic",
+        "state_topic": layout.status(camera),
+        "value_template": "{{ value_json.state }}",
+        "json_attributes_topic": layout.status(camera),
+        "availability_topic": layout.availability,
+        "availability_template": f"{{{{ {json.dumps(ONLINE)} if value == {json.dumps(ONLINE)} "
+                                 f"else {json.dumps(OFFLINE)} }}}}",
+        "payload_available": ONLINE,
+        "payload_not_available": OFFLINE,
+        "qos": config.topics.status.qos,
+        "icon": "mdi:cctv",
+        "device": device_block(config, version),
+        "origin": {"name": "emotion-edge", "sw_version": version},
+    }
+
+
+ENTITIES = ("emotion", "status")
+
+
 def discovery_messages(
     config: MqttConfig, cameras: Sequence[str], labels: Sequence[str], version: str = __version__
 ) -> list[tuple[str, bytes]]:
     """(topic, payload) of every discovery config to publish retained."""
-    return [
-        (discovery_topic(config, camera), encode(emotion_sensor_config(config, camera, labels,
-                                                                       version)))
-        for camera in cameras
-    ]
+    out = []
+    for camera in cameras:
+        out.append((discovery_topic(config, camera),
+                    encode(emotion_sensor_config(config, camera, labels, version))))
+        out.append((discovery_topic(config, camera, "status"),
+                    encode(status_sensor_config(config, camera, version))))
+    return out

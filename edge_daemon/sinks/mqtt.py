@@ -9,6 +9,7 @@ waits on the network. What is published lives in mqtt_payloads.py and homeassist
 from __future__ import annotations
 
 import logging
+import random
 import ssl
 import sys
 import threading
@@ -22,8 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from .. import __version__
 from ..config.mqtt import MqttConfig
-from ..records import Frame, FrameResult
-from .homeassistant import discovery_messages
+from ..records import CameraStatus, Frame, FrameResult
+from .homeassistant import discovery_messages, discovery_subscription, discovery_topics
 from .mqtt_offline import OfflineQueue, OutageLog, PendingMessage
 from .mqtt_payloads import (
     OFFLINE,
@@ -35,6 +36,7 @@ from .mqtt_payloads import (
     emotion_state,
     encode,
     results_payload,
+    status_payload,
 )
 
 log = logging.getLogger(__name__)
@@ -104,8 +106,10 @@ class MqttSink:
         self._emotions: dict[str, str] = {c: config.no_face_state for c in self._cameras}
         self._attributes: dict[str, bytes] = {}
         self._attributes_sent: dict[str, float] = {}
+        self._status: dict[str, bytes] = {}  # camera -> retained status payload
         self._bad_cameras: set[str] = set()
         self._ever_connected = False
+        self._refused = False
         self._stopping = False
         self._client = self._make_client(password)
 
@@ -133,7 +137,7 @@ class MqttSink:
             self._set_tls(client)
         avail = cfg.topics.availability
         client.will_set(self.layout.availability, OFFLINE, avail.qos, retain=avail.retain)
-        client.reconnect_delay_set(cfg.reconnect_min_delay, cfg.reconnect_max_delay)  # type: ignore[arg-type]
+        self._set_reconnect_delay(client)
         # Bounds paho's own store of QoS 1/2 messages awaiting acknowledgement.
         client.max_queued_messages_set(max(cfg.offline_queue_size, 100))
         client.on_connect = self._on_connect
@@ -142,6 +146,13 @@ class MqttSink:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         return client
+
+    def _set_reconnect_delay(self, client: paho.Client) -> None:
+        """paho doubles its wait up to the cap; drawing the cap anew after every failure
+        spreads the attempts of many sensors once they reach it (paho has no jitter)."""
+        cfg = self.config
+        cap = max(cfg.reconnect_min_delay, cfg.reconnect_max_delay * random.uniform(0.5, 1.0))
+        client.reconnect_delay_set(cfg.reconnect_min_delay, cap)  # type: ignore[arg-type]
 
     def _set_tls(self, client: paho.Client) -> None:
         tls = self.config.tls
@@ -187,6 +198,46 @@ class MqttSink:
             with self._lock:
                 self._other_dropped += 1
                 self.stats.dropped = self._dropped_total()
+
+    def set_cameras(self, cameras: Sequence[str]) -> None:
+        """The cameras configured now: a removed camera's entities and retained topics go."""
+        for camera in cameras:
+            check_camera_name(camera)
+        with self._lock:
+            removed = [c for c in self._cameras if c not in cameras]
+            self._cameras = list(dict.fromkeys(cameras))
+            for camera in removed:
+                self._emotions.pop(camera, None)
+                self._attributes.pop(camera, None)
+                self._status.pop(camera, None)
+            for camera in self._cameras:
+                self._emotions.setdefault(camera, self.config.no_face_state)
+            connected = self.stats.connected
+        if connected:
+            for camera in removed:
+                self._withdraw(camera)
+            self._publish_discovery(self._cameras)
+
+    def camera_status(self, status: CameraStatus) -> None:
+        """Publish a camera's state, retained (and again after every reconnect)."""
+        payload = encode(status_payload(status))
+        with self._lock:
+            if status.camera not in self._cameras:
+                self._add_camera(status.camera)
+            self._status[status.camera] = payload
+        topic = self.config.topics.status
+        self._send(self.layout.status(status.camera), payload, topic.qos, topic.retain,
+                   queue=False)
+
+    def _withdraw(self, camera: str) -> None:
+        """Empty retained messages: Home Assistant deletes the entities, the broker forgets."""
+        log.info("MQTT: camera %s is no longer configured; its Home Assistant entities and "
+                 "retained topics are removed", camera)
+        topics = self.layout.per_camera(camera)
+        if self.config.homeassistant.enabled:
+            topics += discovery_topics(self.config, camera)
+        for topic in topics:
+            self._client.publish(topic, b"", qos=1, retain=True)
 
     def stop(self, timeout: float) -> None:
         """Publish `stopped`, flush for at most timeout seconds, then disconnect."""
@@ -277,18 +328,22 @@ class MqttSink:
                                                  self.version):
             self._client.publish(topic, payload, qos=1, retain=True)
 
-    def _publish_device_state(self) -> None:
+    def _device_state(self) -> list[tuple[str, bytes | str, int, bool]]:
         """Everything a newcomer needs, sent on every (re)connect: retained state first."""
         cfg = self.config
         avail = cfg.topics.availability
-        self._client.publish(self.layout.availability, ONLINE, avail.qos, avail.retain)
-        self._publish_discovery(self._cameras)
-        for camera, state in self._emotions.items():
-            self._client.publish(self.layout.emotion(camera), state, cfg.topics.emotion.qos,
-                                 cfg.topics.emotion.retain)
-        for camera, payload in self._attributes.items():
-            self._client.publish(self.layout.attributes(camera), payload,
-                                 cfg.topics.attributes.qos, cfg.topics.attributes.retain)
+        out: list[tuple[str, bytes | str, int, bool]] = [
+            (self.layout.availability, ONLINE, avail.qos, avail.retain)]
+        if cfg.homeassistant.enabled:
+            out += [(topic, payload, 1, True) for topic, payload in discovery_messages(
+                cfg, self._cameras, self.labels, self.version)]
+        out += [(self.layout.emotion(camera), state, cfg.topics.emotion.qos,
+                 cfg.topics.emotion.retain) for camera, state in self._emotions.items()]
+        out += [(self.layout.attributes(camera), payload, cfg.topics.attributes.qos,
+                 cfg.topics.attributes.retain) for camera, payload in self._attributes.items()]
+        out += [(self.layout.status(camera), payload, cfg.topics.status.qos,
+                 cfg.topics.status.retain) for camera, payload in self._status.items()]
+        return out
 
     # ----------------------------------------------------------------- paho callbacks
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
@@ -300,17 +355,24 @@ class MqttSink:
             first = not self._ever_connected
             self._ever_connected = True
             lasted = self._outage.end()
-            if self.config.homeassistant.enabled:
-                client.subscribe(self.config.homeassistant.status_topic, qos=1)
-            self._publish_device_state()
             pending = self._queue.drain()
-            for m in pending:
-                client.publish(m.topic, m.payload, m.qos, m.retain)
-            # Counters change last, so a reader never sees "connected" with a full queue.
+            state = self._device_state()
+            # From now on publish() sends directly; the replay below runs outside the lock,
+            # so no frame loop waits on up to offline_queue_size messages being handed over.
             self.stats.queued = 0
             self.stats.last_error = ""
             self.stats.reconnects += 0 if first else 1
             self.stats.connected = True
+        if self.config.homeassistant.enabled:
+            client.subscribe(self.config.homeassistant.status_topic, qos=1)
+            # The broker answers with every retained discovery config of this device: those
+            # of cameras no longer configured (renamed, removed while the daemon was off)
+            # are deleted in _on_message, so no ghost entity stays in Home Assistant.
+            client.subscribe(discovery_subscription(self.config), qos=1)
+        for topic, payload, qos, retain in state:
+            client.publish(topic, payload, qos, retain)
+        for m in pending:
+            client.publish(m.topic, m.payload, m.qos, m.retain)
         cfg = self.config
         if first:
             log.info("MQTT: connected to %s:%d", cfg.host, cfg.port)
@@ -326,6 +388,7 @@ class MqttSink:
         with self._lock:
             self.stats.connect_failures += 1
             self.stats.last_error = problem
+            self._refused = True  # the disconnect that follows is this same attempt
             verdict = self._outage.report("refused")
         if verdict == "first":
             log.error("%s (%s; %s); retrying every %g s at most", problem, who,
@@ -336,7 +399,11 @@ class MqttSink:
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho calls this from inside its `except OSError:`, so the cause is still at hand.
-        cause = sys.exc_info()[1]
+        self._set_reconnect_delay(client)
+        self._failed_attempt(sys.exc_info()[1])
+
+    def _failed_attempt(self, cause: object) -> None:
+        """Count a connection attempt that failed; log the first of an outage with its cause."""
         cfg = self.config
         where = f"{cfg.host}:{cfg.port}"
         kind = "tls" if isinstance(cause, ssl.SSLError) else "unreachable"
@@ -363,8 +430,19 @@ class MqttSink:
         with self._lock:
             was_connected = self.stats.connected
             self.stats.connected = False
-            if self._stopping or not was_connected:
+            refused, self._refused = self._refused, False
+            if self._stopping or refused:
                 return
+        self._set_reconnect_delay(client)
+        if not was_connected:
+            # The broker closed the connection before answering CONNECT: most often plain
+            # MQTT sent to a TLS-only listener, which no callback reported before.
+            hint = ("" if self.config.tls.enabled else "; if that port only takes TLS, set "
+                    "mqtt.tls.enabled")
+            self._failed_attempt(ConnectionError(
+                f"the broker closed the connection before answering ({reason}){hint}"))
+            return
+        with self._lock:
             self.stats.last_error = f"connection lost: {reason}"
             self._outage.report("unreachable")
         cfg = self.config
@@ -387,9 +465,26 @@ class MqttSink:
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         ha = self.config.homeassistant
+        if message.topic.startswith(f"{ha.discovery_prefix}/") and message.topic.endswith(
+                "/config"):
+            self._on_discovery_config(client, message)
+            return
         if message.topic == ha.status_topic and message.payload.strip() == ONLINE.encode():
             log.info("MQTT: Home Assistant is online; re-sending discovery")
             with self._lock:
                 avail = self.config.topics.availability
                 client.publish(self.layout.availability, ONLINE, avail.qos, avail.retain)
                 self._publish_discovery(self._cameras)
+
+    def _on_discovery_config(self, client: paho.Client, message: paho.MQTTMessage) -> None:
+        """A retained discovery config of this device: deleted unless a camera has it now."""
+        if not message.payload:
+            return  # a deletion (ours, or another tool's)
+        with self._lock:
+            ours = {topic for camera in self._cameras
+                    for topic in discovery_topics(self.config, camera)}
+        if message.topic in ours:
+            return
+        log.info("MQTT: removing the Home Assistant entity %s: no configured camera has it",
+                 message.topic)
+        client.publish(message.topic, b"", qos=1, retain=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..config.mqtt import MqttConfig
-from ..records import FaceResult, FrameResult
+from ..records import CameraStatus, FaceResult, FrameResult
 
 ONLINE = "online"
 OFFLINE = "offline"  # the Last Will: the process died or lost its network
@@ -52,6 +52,14 @@ class TopicLayout:
     def attributes(self, camera: str) -> str:
         """Throttled probability summary of a camera."""
         return self._camera(self.topics.attributes.topic, camera)
+
+    def status(self, camera: str) -> str:
+        """Camera status: connected, disconnected or disabled (retained)."""
+        return self._camera(self.topics.status.topic, camera)
+
+    def per_camera(self, camera: str) -> list[str]:
+        """Every retained topic of a camera (cleared when the camera is removed)."""
+        return [self.emotion(camera), self.attributes(camera), self.status(camera)]
 
 
 def iso_utc(epoch: float) -> str:
@@ -129,3 +137,9 @@ def attributes_payload(result: FrameResult, no_face_state: str) -> dict[str, Any
 def encode(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def status_payload(status: CameraStatus) -> dict[str, Any]:
+    """Payload of the retained per-camera status topic."""
+    return {"state": status.state, "since": iso_utc(status.since),
+            "error": status.error or None}

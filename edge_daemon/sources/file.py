@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -16,12 +17,27 @@ from ..config.cameras import FileSourceConfig
 from .capture import CaptureSource, SourceOpenError
 from .opencv import open_video_capture
 
+log = logging.getLogger(__name__)
+
 DEFAULT_FPS = 25.0  # for files whose container states no usable rate
 MAX_LAG_S = 1.0  # fallen further behind than this (a slow machine): re-anchor the clock
 # FFmpeg decodes with a thread per core by default. Up to this size one thread keeps up at
 # camera rates and costs less CPU than handing frames between threads: 0.60 instead of 0.70 ms
 # per 640x360 frame on the project's machine (issue 7). Bigger videos keep FFmpeg's default.
 SINGLE_THREAD_MAX_PIXELS = 1280 * 720
+# Like `tail -F` after a log rotation: the path is what is followed, not the open file. An
+# open file that was deleted keeps playing from its inode; a new file at the path would
+# never be seen. Checked by stat() once a second (a microsecond each).
+FOLLOW_CHECK_S = 1.0
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at path now, None if there is none."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 class FileCapture:
@@ -41,6 +57,7 @@ class FileCapture:
         self._anchor = time.monotonic()
         self._paced = 0  # frames delivered since the anchor
         self._frames = 0  # frames read since the last start of the file
+        self._checked = time.monotonic()
 
     def _open(self) -> cv2.VideoCapture:
         if not self.path.exists():
@@ -49,6 +66,7 @@ class FileCapture:
             raise SourceOpenError(f"cannot open video file {self.path}: it is a directory")
         if not os.access(self.path, os.R_OK):
             raise SourceOpenError(f"cannot open video file {self.path}: permission denied")
+        self.identity = file_identity(self.path)
         what = f"video file {self.path}: not a video FFmpeg reads"
         threads = getattr(cv2, "CAP_PROP_N_THREADS", None)
         if threads is None:
@@ -67,8 +85,11 @@ class FileCapture:
     def grab(self) -> bool:
         """Decode the next frame, at the video's pace, without converting it to BGR.
 
-        False at the end (ended) or on a decode error.
+        False at the end (ended), on a decode error, or when the file at the path was removed
+        or replaced (the capture machinery then reopens the path, with backoff).
         """
+        if self._path_changed():
+            return False
         ok = self.capture.grab()
         if not ok and self.loop and self._frames > 0:
             self._rewind()
@@ -81,6 +102,18 @@ class FileCapture:
         self._frames += 1
         if self.realtime:
             self._pace()
+        return True
+
+    def _path_changed(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked < FOLLOW_CHECK_S:
+            return False
+        self._checked = now
+        current = file_identity(self.path)
+        if current == self.identity:
+            return False
+        what = "removed" if current is None else "replaced by another file"
+        log.info("video file %s was %s: reopening the path", self.path, what)
         return True
 
     def retrieve(self) -> np.ndarray | None:

@@ -123,8 +123,13 @@ class Prometheus:
         config = workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "emotion-edge", "static_configs": [
-                {"targets": [f"127.0.0.1:{target_port}"]}]}],
+            # Prometheus scrapes itself too, as a default install does: its own process_*
+            # series must not show in the daemon's panels.
+            "scrape_configs": [
+                {"job_name": "emotion-edge",
+                 "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]},
+                {"job_name": "prometheus",
+                 "static_configs": [{"targets": [f"127.0.0.1:{self.port}"]}]}],
         }))
         self.log = (workdir / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
@@ -210,7 +215,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(dashboard, sc
         "all": {"instance": None, "camera": None},
         "chosen": {"instance": [instance], "camera": [CAMERA]},
     }
-    evaluated, empty = 0, []
+    evaluated, empty, foreign = 0, [], []
     for choice, selected in selections.items():
         values = {name: variable_value(variables[name], selected[name])
                   for name in ("instance", "camera")}
@@ -227,7 +232,13 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(dashboard, sc
             evaluated += 1
             if not has_data(data):
                 empty.append(f"[{choice}] {title}: {query}")
+            if choice == "all":
+                others = {series["metric"].get("instance") for series in data["result"]} - {
+                    instance, None}
+                if others:
+                    foreign.append(f"{title}: {query} shows {sorted(others)}")
     assert not empty, "queries without data:\n" + "\n".join(empty)
+    assert not foreign, "panels showing other targets with All selected:\n" + "\n".join(foreign)
     assert evaluated == 2 * len(targets(dashboard)) >= 60
     check_variable_queries(variables, prometheus, instance)
 

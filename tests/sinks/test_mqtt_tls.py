@@ -86,3 +86,26 @@ def test_untrusted_broker_certificate_is_a_clear_error(pki, mosquitto_factory, c
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, errors
     assert "TLS handshake" in errors[0] and "CERTIFICATE_VERIFY_FAILED" in errors[0]
+
+
+def test_plain_mqtt_at_a_tls_only_listener_is_counted_and_logged_once(
+        pki, mosquitto_factory, caplog):
+    broker = mosquitto_factory(tls={"ca": pki / "ca.crt", "cert": pki / "server.crt",
+                                    "key": pki / "server.key"})
+    cfg = MqttConfig(host=broker.host, port=broker.port, client_id="plain-at-tls",
+                     reconnect_min_delay=0.05, reconnect_max_delay=0.1)
+    caplog.set_level(logging.WARNING, logger="edge_daemon.sinks.mqtt")
+    sink = MqttSink(cfg, ["front"], LABELS)
+    sink.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sink.stats.connect_failures < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sink.stats.connect_failures >= 3 and not sink.stats.connected
+    finally:
+        sink.stop(0.5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+                and "cannot reach the broker" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "closed the connection before answering" in warnings[0]
+    assert "mqtt.tls.enabled" in warnings[0]

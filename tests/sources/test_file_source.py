@@ -178,3 +178,28 @@ def test_a_stream_that_stops_delivering_is_declared_stalled_and_reopened(
     unblock = os.open(fifo, os.O_RDWR)  # a reader blocked in open() needs a writer to return
     os.close(unblock)
     assert wait_until(lambda: source.stuck_threads == 0, 5)
+
+
+def test_the_path_is_followed_a_deleted_file_stops_and_a_new_one_is_picked_up(
+    assets, single_face, started, tmp_path
+):
+    path = tmp_path / "camera.mp4"
+    shutil.copy(single_face, path)
+    source = started("cam", camera(path, loop=True, reopen_backoff_s=0.05,
+                                   reopen_backoff_max_s=0.2))
+    frame = source.latest(-1, 5.0)
+    assert frame is not None and frame.image.shape == (360, 640, 3)
+    path.unlink()  # the open file would play on from its inode
+    assert wait_until(lambda: not source.stats.connected, 10), source.stats
+    assert wait_until(lambda: "no such file" in (source.stats.last_error or ""), 10)
+    last = source.latest(-1, 0.1)
+    stopped_at = last.index if last is not None else -1
+    shutil.copy(assets / "fer-test-data" / "test.mp4", path)  # another video, 596 x 336
+    assert wait_until(lambda: (f := source.latest(stopped_at, 0.1)) is not None
+                      and f.image.shape == (336, 596, 3), 10)
+    # Replaced in place (a new inode at the same path) while it plays: followed too.
+    replacement = tmp_path / "next.mp4"
+    shutil.copy(single_face, replacement)
+    os.replace(replacement, path)
+    assert wait_until(lambda: (f := source.latest(-1, 0.1)) is not None
+                      and f.image.shape == (360, 640, 3), 10)

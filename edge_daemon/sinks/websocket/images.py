@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -22,6 +23,12 @@ JPEG_SOI = b"\xff\xd8"
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD9)])  # TEM, RSTn, SOI: no length field
 _JPEG_SOS = 0xDA
+_JPEG_EOI = 0xD9
+# A corrupt PNG chunk length kept cv2.imdecode busy 8-12 s on a 318-byte image (issue 13):
+# the chunk structure and every CRC are checked first, which costs microseconds. JPEG: the
+# marker structure is walked to the end; progressive files with hundreds of scans decode
+# slowly, and real ones (cameras, canvas.toDataURL) have at most a dozen.
+MAX_JPEG_SCANS = 64
 
 
 class ImageError(ValueError):
@@ -109,9 +116,88 @@ def _checked(size: ImageSize) -> ImageSize:
     return size
 
 
+def check_png_chunks(data: bytes) -> None:
+    """Refuse a PNG whose chunks do not add up: IHDR first, lengths within the file, CRCs
+    right, IDAT present, IEND last."""
+    pos, first, seen_idat = len(PNG_SIGNATURE), True, False
+    while True:
+        if pos + 12 > len(data):
+            raise ImageError(f"the PNG image is truncated (no IEND chunk; ends at byte {pos})")
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise ImageError(f"the PNG image is corrupt: chunk {kind!r} at byte {pos} claims "
+                             f"{length} bytes, more than the file holds")
+        if first and kind != b"IHDR":
+            raise ImageError("the PNG image is corrupt: its first chunk is not IHDR")
+        (crc,) = struct.unpack(">I", data[end - 4:end])
+        if zlib.crc32(data[pos + 4:end - 4]) != crc:
+            raise ImageError(f"the PNG image is corrupt: chunk {kind!r} at byte {pos} fails "
+                             "its CRC check")
+        seen_idat |= kind == b"IDAT"
+        if kind == b"IEND":
+            if not seen_idat:
+                raise ImageError("the PNG image is corrupt: it has no image data (IDAT)")
+            return
+        first, pos = False, end
+
+
+def check_jpeg_markers(data: bytes) -> None:
+    """Refuse a JPEG whose markers do not lead to its end, or with too many scans."""
+    pos, scans = 2, 0
+    while pos + 2 <= len(data):
+        if data[pos] != 0xFF:
+            raise ImageError(f"the JPEG image is corrupt (no marker at byte {pos})")
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == _JPEG_EOI:
+            return
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if pos + 4 > len(data):
+            break
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if length < 2:
+            raise ImageError(f"the JPEG image is corrupt (segment length {length} at byte {pos})")
+        pos += 2 + length
+        if marker == _JPEG_SOS:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise ImageError(f"the JPEG image has more than {MAX_JPEG_SCANS} scans")
+            pos = _after_entropy_data(data, pos)
+    raise ImageError("the JPEG image is truncated (no end-of-image marker)")
+
+
+def _after_entropy_data(data: bytes, pos: int) -> int:
+    """The position of the first marker after a scan's entropy-coded data."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            return len(data)
+        following = data[pos + 1]
+        # 0xFF 0x00 is an escaped data byte, RSTn markers belong to the scan.
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            pos += 1 if following == 0xFF else 2
+            continue
+        return pos
+
+
+def check_structure(data: bytes, size: ImageSize) -> None:
+    """Cheap structural checks that keep malformed files away from the decoder."""
+    if size.format == "png":
+        check_png_chunks(data)
+    else:
+        check_jpeg_markers(data)
+
+
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """A BGR uint8 image from PNG or JPEG bytes, refusing more than max_pixels pixels."""
     size = image_size(data)
+    check_structure(data, size)
     if size.pixels > max_pixels:
         raise ImageError(f"the image is {size.width} x {size.height} pixels, over the limit "
                          f"of {max_pixels} (websocket.max_image_pixels)")

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
+import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -55,6 +56,8 @@ def seed_image_url(message: str | bytes) -> object:
                                f"column {exc.colno}); expected {EXPECTED}") from None
     except RecursionError:
         raise SeedRequestError("message is nested too deeply to be read") from None
+    except ValueError as exc:  # e.g. an integer of over 4,300 digits
+        raise SeedRequestError(f"message cannot be read as JSON ({exc})") from None
     if not isinstance(body, dict):
         raise SeedRequestError(f"message must be a JSON object like {EXPECTED}")
     data = body.get("data")
@@ -78,15 +81,18 @@ def prediction_reply(estimate: ImageEmotion, labels: Sequence[str], width: int,
             "box": box}
 
 
-def answer(message: str | bytes, inference: OnDemandInference,
-           max_pixels: int) -> tuple[dict[str, object], bool]:
-    """The reply to one seed message and whether it holds predictions (runs in a worker)."""
-    try:
-        image = decode_image(data_url_bytes(seed_image_url(message)), max_pixels)
-    except (SeedRequestError, ImageError) as exc:
-        return {"error": str(exc)}, False
+def request_image(message: str | bytes, max_pixels: int) -> np.ndarray:
+    """The image of one seed message, decoded (runs in a decoder thread)."""
+    return decode_image(data_url_bytes(seed_image_url(message)), max_pixels)
+
+
+def answer(image: np.ndarray, inference: OnDemandInference) -> dict[str, object]:
+    """The predictions for one decoded image (runs in an inference thread)."""
     estimate = inference.estimate(image)
-    return prediction_reply(estimate, inference.labels, image.shape[1], image.shape[0]), True
+    return prediction_reply(estimate, inference.labels, image.shape[1], image.shape[0])
+
+
+DECODE_TIMEOUT_S = 2.0  # a client image that takes longer to decode is refused
 
 
 class TokenBucket:
@@ -114,10 +120,12 @@ class SeedSession:
 
     def __init__(self, connection: ServerConnection, inference: OnDemandInference,
                  executor: Executor, max_pixels: int, rate_limit: float,
-                 stats: WebSocketStats, errors: LogThrottle) -> None:
+                 stats: WebSocketStats, errors: LogThrottle,
+                 decoder: Executor | None = None) -> None:
         self.connection = connection
         self.inference = inference
         self.executor = executor
+        self.decoder = decoder or executor
         self.max_pixels = max_pixels
         self.stats = stats
         self._bucket = TokenBucket(rate_limit)
@@ -154,6 +162,31 @@ class SeedSession:
         self._pending = message
         self._wake.set()
 
+    async def _reply(self, loop: asyncio.AbstractEventLoop,
+                     message: str | bytes) -> tuple[dict[str, object], bool]:
+        """Decode (bounded in time, on the decoder threads), then classify."""
+        decoding = loop.run_in_executor(self.decoder, request_image, message, self.max_pixels)
+        try:
+            image = await asyncio.wait_for(decoding, DECODE_TIMEOUT_S)
+        except SeedRequestError as exc:
+            return {"error": str(exc)}, False
+        except ImageError as exc:
+            return self._refused(str(exc)), False
+        except asyncio.TimeoutError:
+            # The decoder thread cannot be interrupted; it finishes on its own while the
+            # client, and every other one, is answered.
+            return self._refused(f"decoding the image took more than {DECODE_TIMEOUT_S:g} s"), False
+        return await loop.run_in_executor(self.executor, answer, image, self.inference), True
+
+    def _refused(self, reason: str) -> dict[str, object]:
+        self.stats.seed_images_refused += 1
+        held = self._errors.allow("image refused")
+        if held is not None:
+            peer = getattr(self.connection, "remote_address", None)
+            log.warning("seed protocol: refused an image from %s: %s (%d refused so far)",
+                        peer[0] if peer else "a client", reason, self.stats.seed_images_refused)
+        return {"error": reason}
+
     async def _answer_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -164,8 +197,7 @@ class SeedSession:
                 continue
             started = time.perf_counter()
             try:
-                reply, ok = await loop.run_in_executor(
-                    self.executor, answer, message, self.inference, self.max_pixels)
+                reply, ok = await self._reply(loop, message)
             except RuntimeError as exc:  # the pool is shut down: the server is stopping
                 log.debug("seed answer abandoned: %s", exc)
                 return

@@ -95,6 +95,10 @@ class WebSocketServer:
                              config.client_queue_size, stats)
         self.files: dict[str, StaticFile] = load_page_files()
         self.seed_pool = ThreadPoolExecutor(config.seed_workers, thread_name_prefix="ws-seed")
+        # Client images are decoded apart from inference: a decode that overruns its bound
+        # holds one of these threads, never an inference thread.
+        self.decode_pool = ThreadPoolExecutor(config.seed_workers + 1,
+                                              thread_name_prefix="ws-decode")
         self.preview_pool = ThreadPoolExecutor(1, thread_name_prefix="ws-preview")
         self._previews_in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
@@ -216,7 +220,7 @@ class WebSocketServer:
         try:
             await SeedSession(connection, self.inference, self.seed_pool,
                               self.config.max_image_pixels, self.config.seed_rate_limit,
-                              self.stats, self._log).run()
+                              self.stats, self._log, self.decode_pool).run()
         finally:
             self.stats.seed_clients -= 1
 
@@ -249,4 +253,5 @@ class WebSocketServer:
     def shutdown(self) -> None:
         """Stop the thread pools (work in hand is abandoned)."""
         self.seed_pool.shutdown(wait=False, cancel_futures=True)
+        self.decode_pool.shutdown(wait=False, cancel_futures=True)
         self.preview_pool.shutdown(wait=False, cancel_futures=True)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.server import Server, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ...config.secrets import read_secret
 from ...config.websocket import WS_TOKEN_ENV, WebSocketConfig
@@ -55,6 +55,36 @@ class _QuietLibraryLog(logging.LoggerAdapter):
             if not self.logger.isEnabledFor(logging.DEBUG):
                 return
         self.logger.log(level, msg, *args, **kwargs)
+
+
+_NOT_ALLOWED = (b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"
+                b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n"
+                b"Connection: close\r\nServer: emotion-edge\r\n\r\nonly GET is served\n")
+
+
+class _GetOnlyConnection(ServerConnection):
+    """Answers any other method with 405 before websockets parses the request.
+
+    websockets closes a request with a body (a POST with Content-Length) without any
+    answer, so process_request's 405 never ran for those; the request line is all this
+    needs to read.
+    """
+
+    _head = b""  # the first bytes, until the method is known
+    _checked = False
+
+    def data_received(self, data: bytes) -> None:
+        """Check the method in the first bytes, then hand everything to websockets."""
+        if not self._checked:
+            self._head = (self._head + data)[:16]
+            if b" " in self._head or len(self._head) >= 16:
+                self._checked = True
+                method = self._head.split(b" ", 1)[0]
+                if method != b"GET" and method.isalpha():
+                    self.transport.write(_NOT_ALLOWED)
+                    self.transport.close()
+                    return
+        super().data_received(data)
 
 
 class WebSocketSink:
@@ -132,6 +162,7 @@ class WebSocketSink:
                     close_timeout=CLOSE_TIMEOUT_S,
                     write_limit=WRITE_LIMIT,
                     server_header="emotion-edge",
+                    create_connection=_GetOnlyConnection,
                     logger=_QuietLibraryLog(logging.getLogger(f"{__name__}.library"), {}),
                 )
             except OSError as exc:

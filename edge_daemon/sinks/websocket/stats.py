@@ -21,6 +21,7 @@ class WebSocketStats:
     previews_sent: int = 0
     seed_answered: int = 0  # seed messages answered with predictions
     seed_errors: int = 0  # seed messages answered with {"error": ...} (bad input)
+    seed_images_refused: int = 0  # of those, images refused as malformed or too slow to decode
     seed_rate_limited: int = 0  # seed messages over the client's rate limit, dropped
     seed_superseded: int = 0  # seed messages replaced by a newer one before their turn
     refused_unauthorized: int = 0  # requests without the right token (401/403)

@@ -86,3 +86,47 @@ def test_bad_data_urls_are_named(url, message):
 
 def test_a_data_url_gives_its_bytes():
     assert data_url_bytes("data:image/jpeg;base64," + base64.b64encode(b"abc").decode()) == b"abc"
+
+
+def _png_chunks(photo) -> bytearray:
+    return bytearray(cv2.imencode(".png", photo[:40, :40])[1].tobytes())
+
+
+def test_a_png_whose_chunk_length_lies_is_refused_before_decoding(photo):
+    data = _png_chunks(photo)
+    at = data.find(b"IDAT") - 4
+    data[at:at + 4] = struct.pack(">I", 1_000_000)
+    with pytest.raises(ImageError, match="claims 1000000 bytes"):
+        decode_image(bytes(data), max_pixels=10_000)
+
+
+def test_a_png_chunk_with_a_wrong_crc_is_refused(photo):
+    data = _png_chunks(photo)
+    at = data.find(b"IDAT") + 10
+    data[at] ^= 0xFF  # one flipped byte inside the compressed data
+    with pytest.raises(ImageError, match="fails its CRC check"):
+        decode_image(bytes(data), max_pixels=10_000)
+
+
+def test_a_png_cut_before_iend_is_truncated(photo):
+    data = bytes(_png_chunks(photo))
+    with pytest.raises(ImageError, match="truncated"):
+        decode_image(data[:-12], max_pixels=10_000)
+
+
+def test_progressive_and_baseline_jpegs_pass_and_a_cut_one_does_not(photo):
+    for options in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]):
+        data = cv2.imencode(".jpg", photo, options)[1].tobytes()
+        assert decode_image(data, max_pixels=10**7).shape == photo.shape
+        with pytest.raises(ImageError, match="truncated"):
+            decode_image(data[: len(data) // 2], max_pixels=10**7)
+
+
+def test_a_jpeg_with_hundreds_of_scans_is_refused(photo):
+    data = cv2.imencode(".jpg", photo[:16, :16], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    sos = data.find(b"\xff\xda")
+    (length,) = struct.unpack(">H", data[sos + 2:sos + 4])
+    scan = data[sos:sos + 2 + length] + b"\x00\x00"  # a scan header and two data bytes
+    bomb = data[:sos] + scan * 200 + b"\xff\xd9"
+    with pytest.raises(ImageError, match="more than 64 scans"):
+        decode_image(bomb, max_pixels=10**7)

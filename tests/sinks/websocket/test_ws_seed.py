@@ -102,6 +102,14 @@ def _png_claiming(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
 
 
+def _lying_idat() -> bytes:
+    """A small real PNG whose IDAT chunk claims a million bytes."""
+    data = bytearray(cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes())
+    at = data.find(b"IDAT") - 4
+    data[at:at + 4] = struct.pack(">I", 1_000_000)
+    return bytes(data)
+
+
 def _jpeg_claiming(width: int, height: int) -> bytes:
     """The start of a JPEG whose frame header claims width x height pixels."""
     sof = struct.pack(">BHH", 8, height, width) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
@@ -137,6 +145,12 @@ BAD_INPUTS = {
         seed_message(data_url(np.zeros((2200, 4000, 3), np.uint8))),
         "the image is 4000 x 2200 pixels, over the limit of 8294400"),
     "binary, not UTF-8": (b"\xff\xfe\x00", "binary message is not UTF-8 JSON"),
+    # Before: "internal error", logged as a server failure (Python refuses such integers).
+    "a 5,001-digit integer": ('{"event": "x", "data": {"image": ' + "9" * 5001 + "}}",
+                              "message cannot be read as JSON"),
+    # Before: 8-12 s inside cv2.imdecode for 318 bytes, other clients waiting meanwhile.
+    "a PNG whose IDAT length lies": (seed_message(_b64_url(_lying_idat())),
+                                     "claims 1000000 bytes, more than the file holds"),
 }
 
 
@@ -196,3 +210,23 @@ def test_a_flood_is_rate_limited_without_hurting_other_clients(server, seed_crop
     assert len(replies) < 100
     assert other_seconds < 2
     assert server.daemon.process.poll() is None
+
+
+def test_a_request_with_another_method_gets_405(server):
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", "/", body=b'{"image": "x"}',
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 405 and response.getheader("Allow") == "GET"
+    finally:
+        connection.close()
+    assert server.get("/")[0] == 200  # and GET still works
+
+
+def test_bad_requests_are_not_logged_as_server_failures(server):
+    with seed_connect(server) as connection:
+        ask(connection, BAD_INPUTS["a 5,001-digit integer"][0])
+    assert "inference failed" not in server.daemon.stderr()
