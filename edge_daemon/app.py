@@ -279,8 +279,6 @@ class App:
             return
         self._camera_states[name] = state
         status = CameraStatus(name, state, time.time(), error)
-        if state == "disconnected" and error:
-            log.info("camera %s: status disconnected (%s)", name, error)
         for sink in self._status_sinks():
             sink.camera_status(status)
 

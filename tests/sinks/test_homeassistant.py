@@ -44,10 +44,16 @@ def test_enum_sensor_config():
     assert "expire_after" not in emotion_sensor_config(no_expiry, "front", LABELS)
 
 
-def test_discovery_messages_one_per_camera():
+def test_discovery_messages_an_emotion_and_a_status_sensor_per_camera():
     msgs = discovery_messages(CFG, ["front", "back"], LABELS)
-    assert [t for t, _ in msgs] == [discovery_topic(CFG, "front"), discovery_topic(CFG, "back")]
-    assert json.loads(msgs[1][1])["name"] == "back emotion"
+    assert [t for t, _ in msgs] == [
+        discovery_topic(CFG, "front"), discovery_topic(CFG, "front", "status"),
+        discovery_topic(CFG, "back"), discovery_topic(CFG, "back", "status")]
+    assert json.loads(msgs[2][1])["name"] == "back emotion"
+    status = json.loads(msgs[3][1])
+    assert status["name"] == "back camera status" and status["state_topic"] == "ee/pi/back/status"
+    assert status["options"] == ["connected", "disconnected", "disabled"]
+    assert status["entity_category"] == "diagnostic" and status["unique_id"] == "ee_pi_back_status"
 
 
 def test_templates_render_to_valid_states():

@@ -290,9 +290,12 @@ def test_a_taken_port_is_logged_and_retried_while_the_cameras_run(
     served = serve_daemon(daemon_factory, {
         "cam": file_camera(assets / "feat-test-data" / "no_face.mp4"),
     }, port=port, wait=False)
+    # Both lines come from different threads in either order: poll for each.
     deadline = time.monotonic() + 60
-    while "cannot listen" not in served.daemon.stderr() and time.monotonic() < deadline:
+    while not ("cannot listen" in served.daemon.stderr()
+               and "running 1 camera(s): cam" in served.daemon.stderr()):
         assert served.daemon.process.poll() is None, served.daemon.stderr()
+        assert time.monotonic() < deadline, served.daemon.stderr()[-3000:]
         time.sleep(0.1)
     log = served.daemon.stderr()
     assert f"WebSocket server cannot listen on 127.0.0.1:{port} (" in log
