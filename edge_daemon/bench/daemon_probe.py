@@ -56,6 +56,11 @@ class ProbeResult:
     rss_mb_max: float
     hwm_mb: float
     results_received: int
+    # RSS = anonymous (the daemon's own heap, arenas, tensors) + file-backed pages (shared
+    # libraries, counted as far as this kernel faulted them in): the second part differs
+    # between hosts for the same process, the first does not.
+    anon_mb_max: float = 0.0
+    file_mb_max: float = 0.0
     frame_to_mqtt_ms: list[float] = field(default_factory=list)
     faces_per_result: float = 0.0
     cpu_percent_by_thread: dict[str, float] = field(default_factory=dict)
@@ -95,11 +100,11 @@ def _by_thread(before: dict[str, float], after: dict[str, float], total_s: float
 
 
 def proc_memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of a process, in kB."""
+    """VmRSS, VmHWM, RssAnon and RssFile of a process, in kB."""
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[key] = int(value.split()[0])
     return out
 
@@ -210,11 +215,14 @@ def probe_daemon(label: str, config: dict, warmup_s: float, window_s: float) -> 
             listener.taken()
             threads0 = thread_cpu_seconds(child.pid)
             cpu0, wall0 = proc_cpu_seconds(child.pid), time.monotonic()
-            rss = []
+            rss, anon, files = [], [], []
             while time.monotonic() - wall0 < window_s:
                 if child.poll() is not None:
                     raise ProbeError(f"the daemon exited with {child.returncode} while measured")
-                rss.append(proc_memory_kb(child.pid)["VmRSS"])
+                sample = proc_memory_kb(child.pid)
+                rss.append(sample["VmRSS"])
+                anon.append(sample.get("RssAnon", 0))
+                files.append(sample.get("RssFile", 0))
                 time.sleep(min(RSS_SAMPLE_S, max(0.0, window_s - (time.monotonic() - wall0))))
             cpu1, wall1 = proc_cpu_seconds(child.pid), time.monotonic()
             threads1 = thread_cpu_seconds(child.pid)
@@ -236,6 +244,7 @@ def probe_daemon(label: str, config: dict, warmup_s: float, window_s: float) -> 
         window_s=wall1 - wall0, cpu_percent=100.0 * (cpu1 - cpu0) / (wall1 - wall0),
         rss_mb_median=rss[len(rss) // 2] / 1024, rss_mb_max=rss[-1] / 1024,
         hwm_mb=memory["VmHWM"] / 1024, results_received=len(samples),
+        anon_mb_max=max(anon) / 1024, file_mb_max=max(files) / 1024,
         frame_to_mqtt_ms=latencies, faces_per_result=faces,
         cpu_percent_by_thread=_by_thread(threads0, threads1, cpu1 - cpu0, wall1 - wall0,
                                          main_name),

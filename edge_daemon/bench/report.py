@@ -129,8 +129,10 @@ def _daemon_lines(report: dict) -> list[str]:
         lines.append(
             f"  {d['label']}: CPU {_num(d['cpu_percent'])} % of one core{_threads(d)}, RSS "
             f"{_num(d['rss_mb_median'], 1)} MB (largest {_num(d['rss_mb_max'], 1)}, peak since "
-            f"start {_num(d['hwm_mb'], 1)}); frame to MQTT p50 {_num(f['p50'], 1)} / p95 "
-            f"{_num(f['p95'], 1)} / p99 {_num(f['p99'], 1)} ms over {f['n']} results")
+            f"start {_num(d['hwm_mb'], 1)}; anonymous {_num(d.get('anon_mb_max'), 1)}, "
+            f"file-backed {_num(d.get('file_mb_max'), 1)}); frame to MQTT p50 "
+            f"{_num(f['p50'], 1)} / p95 {_num(f['p95'], 1)} / p99 {_num(f['p99'], 1)} ms "
+            f"over {f['n']} results")
     return lines
 
 

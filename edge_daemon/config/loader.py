@@ -126,7 +126,8 @@ def _check_size(root: yaml.Node) -> None:
     while stack:
         node, depth, children_done = stack.pop()
         if depth > MAX_CONFIG_DEPTH:
-            raise _TooLarge(f"nested more than {MAX_CONFIG_DEPTH} levels deep", node.start_mark)
+            raise _TooLarge(f"is nested more than {MAX_CONFIG_DEPTH} levels deep",
+                            node.start_mark)
         children = _children(node)
         if children_done:
             total = 1 + sum(sizes[id(child)] for child in children)

@@ -39,7 +39,11 @@ REFIND_MIN_IOU = 0.3  # a face found there must overlap its last box this much t
 # passed that check at 0.74 or more, while 11 of 13 hits on the no-face videos (a cartoon
 # title, clouds) did not; a fifth of real faces score below 0.8 and cost a refind.
 VERIFY_BELOW = 0.8
-NEW_CHANGE_CELLS = 3
+# A 28 px face covers about 12 cells of a 640 x 480 frame: fewer changed cells than this away
+# from everyone known are a hand or a shadow. (Measured on the one-face video: with 3 cells
+# and the person's region 1 face wide on each side, 19 % of frames were searched; with 8
+# cells and 1.5 faces, 12.5 %, close to the periodic 10 %.)
+NEW_CHANGE_CELLS = 8
 # The coarse canvas (search.py) is there for faces too large for the fine one (over about
 # 280 px in a 640 x 480 frame). Such a face cannot arrive without changing far more cells
 # than this (a 140 px face covers about 300 of 8 x 8 px); a search for a smaller change, or a
@@ -48,7 +52,7 @@ NEW_CHANGE_CELLS = 3
 NEAR_CHANGE_CELLS = 300
 NEAR_EVERY = 5  # changed cells outside every person's region that call for a search
 # A person's region beyond the face box, in face widths: the head's sides and the body.
-PERSON_SIDES, PERSON_ABOVE, PERSON_BELOW = 1.0, 0.6, 3.0
+PERSON_SIDES, PERSON_ABOVE, PERSON_BELOW = 1.5, 0.6, 4.0
 
 
 @dataclass
