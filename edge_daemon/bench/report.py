@@ -17,10 +17,14 @@ ONE_FACE = "1 face"
 TARGETS = (
     ("default vs Keras original pipeline, same run, 1 thread, speed-up", 20.0, "x", ">="),
     ("one camera at the interval: CPU, % of one core", 5.0, "%", "<="),
-    ("one camera at the interval: resident memory, MB (largest sample)", 150.0, "MB", "<="),
+    # Memory: the anonymous (private) part of the resident set. The file-backed part is
+    # shared libraries as far as the kernel faulted them in, which differs between hosts for
+    # the same process (110 MB of 179 here; the whole RSS was 118 MB on issue 7's host).
+    ("one camera at the interval: anonymous memory, MB (largest sample)", 100.0, "MB", "<="),
     ("frame to MQTT publish, p99 ms", 10.0, "ms", "<="),
     ("seed model as exported vs PyTorch eager, per face, 1 thread, speed-up", 2.5, "x", ">="),
-    ("seed model as exported: daemon resident memory, MB (largest sample)", 250.0, "MB", "<="),
+    ("seed model as exported: daemon anonymous memory, MB (largest sample)", 200.0, "MB",
+     "<="),
 )
 
 
@@ -76,10 +80,10 @@ def _target_values(report: dict) -> list[float]:
     return [
         comps.get(("default pipeline vs Keras original", 1), math.nan),
         default["cpu_percent"] if default else math.nan,
-        default["rss_mb_max"] if default else math.nan,
+        default.get("anon_mb_max", math.nan) if default else math.nan,
         default["frame_to_mqtt_ms"]["p99"] if default else math.nan,
         comps.get(("seed ONNX vs PyTorch eager, per face", 1), math.nan),
-        seed["rss_mb_max"] if seed else math.nan,
+        seed.get("anon_mb_max", math.nan) if seed else math.nan,
     ]
 
 
@@ -165,7 +169,7 @@ def format_table(report: dict) -> str:
                   *_daemon_lines(report)]
     for key, mb in report["model_memory"].items():
         lines.append(f"  {key} alone in a fresh process: peak {_num(mb, 1)} MB")
-    lines += ["", "Targets (issue 7):"]
+    lines += ["", "Targets (issues 7 and 11):"]
     for t in report["targets"]:
         state = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         lines.append(f"  [{state}] {t['name']}: {_num(t['value'])} ({t['compare']} "

@@ -99,7 +99,7 @@ def test_flat_out_daemon_and_targets_are_reported(quick_run):
 
 def test_the_table_names_the_targets_and_the_variants(quick_run):
     done, _, _ = quick_run
-    assert "Targets (issue 7):" in done.stdout
+    assert "Targets (issues 7 and 11):" in done.stdout
     for variant in VARIANTS:
         assert f" {variant} " in done.stdout
 
