@@ -56,6 +56,7 @@ def measure_outages(video: Path, outages: list[float], interval_ms: int,
                 before = _frames(listener.taken())
                 say(f"broker outage of {seconds:g} s")
                 broker.pause()
+                listener.taken()  # what arrived before the broker went
                 time.sleep(seconds)
                 broker.resume()
                 back = time.time()
