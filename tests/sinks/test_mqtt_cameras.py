@@ -42,7 +42,7 @@ def retained(recorder_factory, broker, topic_filter: str, present: list[str]) ->
     """
     recorder = recorder_factory(broker.host, broker.port, [topic_filter])
     for topic in present:
-        recorder.wait_for(lambda m, t=topic: m.topic == t and m.retain, what=topic)
+        recorder.wait_for(lambda m, t=topic: m.topic == t and m.retain, timeout=20, what=topic)
     found = {m.topic: m.payload for m in recorder.messages if m.retain}
     recorder.close()
     return {t: p for t, p in found.items() if p}
@@ -53,49 +53,56 @@ def test_a_camera_removed_while_the_daemon_was_off_loses_its_entities(
     cfg = make_config(mosquitto)
     first = make_sink(cfg, cameras=("front", "back"))
     watcher = mqtt_recorder(mosquitto.host, mosquitto.port, ["homeassistant/#"])
-    watcher.wait_for(lambda m: m.topic == discovery_topic(cfg, "back", "status"),
+    watcher.wait_for(lambda m: m.topic == discovery_topic(cfg, "back", "status"), timeout=20,
                      what="back's status entity")
     first.stop(1.0)
     make_sink(cfg, cameras=("front",))  # restarted with "back" removed from the config
     front = discovery_topics(cfg, "front")
     assert wait_until(lambda: not set(discovery_topics(cfg, "back")) & set(
-        retained(mqtt_recorder, mosquitto, "homeassistant/#", front)), timeout=10)
+        retained(mqtt_recorder, mosquitto, "homeassistant/#", front)), timeout=30)
 
 
 def test_set_cameras_withdraws_a_removed_camera_at_once(mosquitto, mqtt_recorder, make_sink):
     cfg = make_config(mosquitto)
     sink = make_sink(cfg, cameras=("front", "back"))
-    assert wait_until(lambda: sink.stats.connected, timeout=5)
+    assert wait_until(lambda: sink.stats.connected, timeout=20)
     sink.camera_status(CameraStatus("back", "connected", time.time()))
     recorder = mqtt_recorder(mosquitto.host, mosquitto.port, [f"{cfg.topic_prefix}/#"])
     recorder.wait_for(lambda m: m.topic == f"{cfg.topic_prefix}/back/status" and m.payload,
+                      timeout=20,
                       what="back's status")
     sink.set_cameras(["front"])  # a reload without "back"
     recorder.wait_for(lambda m: m.topic == f"{cfg.topic_prefix}/back/status" and not m.payload,
+                      timeout=20,
                       what="back's status cleared")
     front = discovery_topics(cfg, "front")
     assert wait_until(lambda: not set(discovery_topics(cfg, "back")) & set(
-        retained(mqtt_recorder, mosquitto, "homeassistant/#", front)), timeout=10)
+        retained(mqtt_recorder, mosquitto, "homeassistant/#", front)), timeout=30)
 
 
 def test_camera_status_is_retained_and_resent_after_a_reconnect(
         mosquitto, mqtt_recorder, make_sink):
     cfg = make_config(mosquitto)
     sink = make_sink(cfg, cameras=("front",))
-    assert wait_until(lambda: sink.stats.connected, timeout=5)
+    assert wait_until(lambda: sink.stats.connected, timeout=20)
     sink.camera_status(CameraStatus("front", "disconnected", 1_700_000_000.0,
                                     "cannot open /dev/video0"))
     topic = f"{cfg.topic_prefix}/front/status"
-    recorder = mqtt_recorder(mosquitto.host, mosquitto.port, [topic])
-    message = recorder.wait_for(lambda m: m.retain, what="the retained status")
+    first = mqtt_recorder(mosquitto.host, mosquitto.port, [topic])
+    message = first.wait_for(lambda m: m.topic == topic, timeout=20, what="the status")
     assert message.json() == {"state": "disconnected", "since": "2023-11-14T22:13:20.000Z",
                               "error": "cannot open /dev/video0"}
+    # Published before or after it subscribed: a subscriber that comes later gets it retained.
+    later = mqtt_recorder(mosquitto.host, mosquitto.port, [topic])
+    later.wait_for(lambda m: m.retain, timeout=20, what="the retained status")
     mosquitto.restart()  # a broker without persistence forgets retained messages
-    assert wait_until(lambda: sink.stats.reconnects >= 1, timeout=15)
+    assert wait_until(lambda: sink.stats.reconnects >= 1, timeout=30)
     again = mqtt_recorder(mosquitto.host, mosquitto.port, [topic])
-    assert again.wait_for(lambda m: m.retain, what="status re-sent").json()["state"] == (
-        "disconnected")
-
+    resent = again.wait_for(lambda m: m.topic == topic, timeout=20, what="status re-sent")
+    assert resent.json()["state"] == "disconnected"
+    last = mqtt_recorder(mosquitto.host, mosquitto.port, [topic])
+    assert last.wait_for(lambda m: m.retain, timeout=20, what="retained again").json()[
+        "state"] == "disconnected"
 
 def test_the_daemon_publishes_each_cameras_status(assets, mosquitto, mqtt_recorder,
                                                   daemon_factory, tmp_path):

@@ -41,7 +41,14 @@ CANVAS_SHOWS = """([name, background, colors, least]) => {
 
 READ_CANVAS = """([name, background, colors]) => {
   const canvas = document.querySelector(`section.camera[data-camera="${name}"] canvas`);
-  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  // Read through a copy made for reading: repeated reads of the page's own canvas make
+  // Chromium warn (willReadFrequently), and the tests count every console warning.
+  const copy = document.createElement("canvas");
+  copy.width = canvas.width;
+  copy.height = canvas.height;
+  const context = copy.getContext("2d", { willReadFrequently: true });
+  context.drawImage(canvas, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
   const counts = { total: data.length / 4, background: 0, distinct: 0 };
   for (const key of Object.keys(colors)) counts[key] = 0;
   const seen = new Set();
@@ -65,7 +72,7 @@ def canvas_showing(page, distinct: int = 0, background: float = 1.0, box: int = 
     script = CANVAS_SHOWS.replace("(READ)", f"({READ_CANVAS})")
     least = {"distinct": distinct, "background": background, "box": box}
     handle = page.wait_for_function(script, arg=["posed", BACKGROUND, EMOTION_RGB, least],
-                                    timeout=timeout_ms)
+                                    timeout=timeout_ms, polling=200)
     return handle.json_value()
 
 
