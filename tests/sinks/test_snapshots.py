@@ -6,6 +6,7 @@ root); they are skipped, saying why, where mounting is not permitted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -269,10 +270,8 @@ def test_retention_by_total_size_keeps_the_newest(classifier, detector, face_ima
     def on_disk() -> int:
         total = 0
         for path in tmp_path.iterdir():  # the retention thread may delete one meanwhile
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += path.stat().st_size
-            except FileNotFoundError:
-                pass
         return total
 
     for i in range(8):
