@@ -171,8 +171,9 @@ class ChangeGatedDetector:
                 return None
             faces.append(again)
             self.stats.refinds += 1
-        for face in faces:
-            self.change.looked_at(small, refind_region_box(face.box, w, h))
+            # Only where it looked: a kept box's cells keep their reference, so a slow change
+            # there adds up until it is looked at.
+            self.change.looked_at(small, refind_region_box(again.box, w, h))
         self._known, self.searched = faces, False
         self._since_search += 1
         return list(faces)
