@@ -15,33 +15,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from .config.detector import DetectorConfig
-from .config.root import Config
-from .config.runtime import RuntimeConfig
-from .config.secrets import SecretError, mqtt_password
-from .inference.classifier import EmotionClassifier
-from .inference.detectors import (
+from edge_daemon.config.detector import DetectorConfig
+from edge_daemon.config.root import Config
+from edge_daemon.config.runtime import RuntimeConfig
+from edge_daemon.config.secrets import SecretError, mqtt_password, read_secret
+from edge_daemon.config.websocket import WS_TOKEN_ENV
+from edge_daemon.core.records import CameraStatus
+from edge_daemon.core.stages import CameraStatusSink, FaceDetector, Sink
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.inference.detectors import (
     DetectorUnavailableError,
-    FaceDetector,
-    UnknownDetectorError,
-    build_detector,
+    refind_detector,
+    whole_frame_search,
 )
-from .inference.detectors.blazeface import BlazeFaceDetector
-from .inference.detectors.gated import REFIND_CANVAS, camera_detector
-from .inference.detectors.search import WholeFrameSearch
-from .inference.onnx_model import ModelLoadError, RuntimeOptions
-from .pipeline import CameraLoop
-from .records import CameraStatus
-from .service.thread_names import name_os_threads
-from .sinks.base import CameraStatusSink, Sink
-from .sinks.metrics import MetricsSink, observe_pipeline
-from .sinks.mqtt import MqttSetupError, MqttSink
-from .sinks.snapshots import SnapshotSink
-from .sinks.websocket import WebSocketSetupError, websocket_sink
-from .sources.capture import CaptureSource, SourceUnavailableError
-from .sources.opencv import quiet_opencv
-from .sources.registry import build_source
-from .tracking import CameraTracker
+from edge_daemon.inference.detectors.gated import camera_detector
+from edge_daemon.inference.detectors.search import WholeFrameSearch
+from edge_daemon.inference.onnx_model import ModelLoadError, RuntimeOptions
+from edge_daemon.pipeline import CameraLoop
+from edge_daemon.seed_api.api import SeedApi
+from edge_daemon.seed_api.inference import OnDemandInference
+from edge_daemon.service.thread_names import name_os_threads
+from edge_daemon.sinks.metrics.collector import BuildInfo, PipelineView
+from edge_daemon.sinks.metrics.sink import MetricsSink
+from edge_daemon.sinks.mqtt.sink import MqttSetupError, MqttSink
+from edge_daemon.sinks.snapshots.sink import SnapshotSink
+from edge_daemon.sinks.websocket import WebSocketSetupError, WebSocketSink
+from edge_daemon.sources.capture import CaptureSource, SourceUnavailableError
+from edge_daemon.sources.opencv import quiet_opencv
+from edge_daemon.sources.registry import build_source
+from edge_daemon.tracking import CameraTracker
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def classifier_options(runtime: RuntimeConfig, path: Path) -> RuntimeOptions:
     (issue 7): 42 MB more resident for the 57 MB int8 seed model at no speed gain, while the
     small bundled models run 5-12 % faster with it, for 4 MB.
     """
-    options = runtime.options()
+    options = RuntimeOptions.from_config(runtime)
     try:
         large = path.stat().st_size > ARENA_MAX_MODEL_BYTES
     except OSError:
@@ -88,57 +90,18 @@ def load_classifier(config: Config) -> EmotionClassifier:
 def load_detector(detector: DetectorConfig, runtime: RuntimeConfig) -> WholeFrameSearch:
     """The configured whole-frame search, or StartupError with the reason."""
     try:
-        options = detector_options(detector, runtime)
-        own_size = build_detector(detector.backend, **options)
-        if not getattr(own_size, "free_input_size", False):
-            return WholeFrameSearch(lambda _canvas: own_size, None, detector.backend)
-
-        def sized(canvas: tuple[int, int] | None) -> FaceDetector:
-            return build_detector(detector.backend, **options, input_size=canvas)
-
-        return WholeFrameSearch(sized, detector.search_width, detector.backend)
-    except (ModelLoadError, DetectorUnavailableError, UnknownDetectorError, ValueError) as exc:
+        return whole_frame_search(detector, RuntimeOptions.from_config(runtime))
+    except (ModelLoadError, DetectorUnavailableError, ValueError) as exc:
         raise StartupError(f"face detector {detector.backend!r} unusable: {exc}") from None
 
 
 def load_refind(detector: DetectorConfig, runtime: RuntimeConfig) -> FaceDetector | None:
     """The detector that re-finds a known face near its last box (BlazeFace backends only)."""
-    if detector.backend != "blazeface" or detector.rescan_frames <= 1:
-        return None
     try:
-        return BlazeFaceDetector(options=runtime.options(), variant="short",
-                                 input_size=REFIND_CANVAS)
+        return refind_detector(detector, RuntimeOptions.from_config(runtime))
     except (ModelLoadError, ValueError) as exc:
         raise StartupError(f"face detector: the packaged short-range model is unusable for "
                            f"following known faces: {exc}") from None
-
-
-def detector_options(detector: DetectorConfig, runtime: RuntimeConfig) -> dict[str, object]:
-    """The keyword options of the configured backend, from the detector section."""
-    named = detector.model in ("short", "full")
-    if detector.backend == "blazeface":
-        options: dict[str, object] = {
-            "options": runtime.options(),
-            "nms_iou_threshold": detector.nms_iou,
-            "min_face_size": detector.min_face_px,
-        }
-        options["variant" if named else "model_path"] = detector.model
-        if detector.score_threshold is not None:
-            options["score_threshold"] = detector.score_threshold
-        return options
-    if detector.backend == "mediapipe":
-        if not named:
-            raise StartupError("detector.model: mediapipe takes short or full, not a file")
-        options = {"variant": detector.model, "min_face_size": detector.min_face_px}
-        if detector.score_threshold is not None:
-            options["score_threshold"] = detector.score_threshold
-        return options
-    if detector.model == "full":
-        raise StartupError("detector.model: haar has no full-range model; give short or a path")
-    options = {"min_face_size": detector.min_face_px}
-    if not named:
-        options["cascade_path"] = detector.model
-    return options
 
 
 class App:
@@ -172,8 +135,7 @@ class App:
             )
             for name, source in self.sources.items()
         ]
-        observe_pipeline(self.sinks, self.classifier, config.detector.backend, self.sources,
-                         self.loops)
+        self._observe_metrics()
         self._started = time.monotonic()
         self._last_counts: dict[str, tuple[int, float]] = {}
         self._camera_states: dict[str, str] = {}
@@ -209,13 +171,40 @@ class App:
             sinks.append(SnapshotSink(self.config.snapshots, self.classifier.preprocessor))
         if self.config.websocket.enabled:
             try:
-                sinks.append(websocket_sink(self.config.websocket, list(self.sources),
-                                            self.detector, self.classifier, environ))
+                sinks.append(self._websocket_sink(environ))
             except (SecretError, WebSocketSetupError) as exc:
                 raise StartupError(f"WebSocket: {exc}") from None
         if self.config.metrics.enabled:
             sinks.insert(0, MetricsSink(self.config.metrics))  # first: it times frame-to-publish
         return sinks
+
+    def _websocket_sink(self, environ: Mapping[str, str] | None) -> WebSocketSink:
+        """The server, with the seed's API on this App's models (SecretError: bad token)."""
+        ws = self.config.websocket
+        secret = read_secret(WS_TOKEN_ENV, ws.token_credential, environ)
+        if secret is not None:
+            log.info("WebSocket token from %s", secret.origin)
+        api = SeedApi(OnDemandInference(self.detector, self.classifier), ws.seed_workers,
+                      ws.max_image_pixels, ws.seed_rate_limit)
+        return WebSocketSink(ws, list(self.sources), api, token=secret.value if secret else None)
+
+    def _observe_metrics(self) -> None:
+        """Point the metrics sink (if any) at this App's stages' counters and models."""
+        metrics = next((s for s in self.sinks if isinstance(s, MetricsSink)), None)
+        if metrics is None:
+            return
+        meta = self.classifier.meta
+        build = BuildInfo(model=meta.name, model_arch=meta.arch, labels=meta.labels,
+                          quantization=meta.quantization,
+                          provider=self.classifier.model.providers[0],
+                          detector=self.config.detector.backend)
+        metrics.observe(PipelineView(
+            build=build,
+            sources={name: source.stats for name, source in self.sources.items()},
+            loops={loop.name: loop.stats for loop in self.loops},
+            mqtt=next((s.stats for s in self.sinks if isinstance(s, MqttSink)), None),
+            snapshots=next((s.stats for s in self.sinks if isinstance(s, SnapshotSink)), None),
+        ))
 
     def start(self) -> None:
         """Start the sinks (unless reused, already running), then the cameras, then the loops."""
@@ -304,7 +293,7 @@ class App:
                      if source.stats.connected else "no signal")
             parts.append(f"{loop.name} {state}")
         for sink in self.sinks:
-            connected = getattr(getattr(sink, "stats", None), "connected", None)
+            connected = sink.connected
             if connected is not None:
                 parts.append(f"{sink.name} {'connected' if connected else 'disconnected'}")
         return "; ".join(parts)

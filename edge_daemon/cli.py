@@ -23,13 +23,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .bench.options import add_bench_arguments
-from .config.errors import ConfigError
-from .config.loader import load_config
-from .config.root import DEFAULT_CONFIG_PATH, Config
-from .config.schema import config_json_schema_text
-from .logging_setup import configure_logging
+from edge_daemon import __version__
+from edge_daemon.bench.options import add_bench_arguments
+from edge_daemon.config.errors import ConfigError
+from edge_daemon.config.loader import load_config
+from edge_daemon.config.root import DEFAULT_CONFIG_PATH, Config
+from edge_daemon.config.schema import config_json_schema_text
+from edge_daemon.logging_setup import configure_logging
 
 log = logging.getLogger("edge_daemon")
 
@@ -112,8 +112,8 @@ def _load(args: argparse.Namespace) -> Config | None:
 
 def _run(args: argparse.Namespace) -> int:
     # The models, OpenCV and paho are imported only by the commands that need them.
-    from .app import StartupError
-    from .runner import DaemonRunner
+    from edge_daemon.app import StartupError
+    from edge_daemon.runner import DaemonRunner
 
     config = _load(args)
     if config is None:
@@ -140,7 +140,7 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"{args.config}: valid; cameras: {cameras}")
     if args.no_models:
         return EXIT_OK
-    from .app import StartupError, load_classifier, load_detector
+    from edge_daemon.app import StartupError, load_classifier, load_detector
 
     try:
         classifier = load_classifier(config)
@@ -155,7 +155,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from .probe import format_report, run_probe
+    from edge_daemon.probe import format_report, run_probe
 
     report = run_probe()
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
@@ -172,6 +172,6 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench.command import run_bench
+    from edge_daemon.bench.command import run_bench
 
     return run_bench(args)

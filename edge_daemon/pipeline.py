@@ -14,17 +14,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from .inference.classifier import EmotionClassifier
-from .inference.detectors.base import FaceDetector
-from .records import Detection, Frame, FrameResult
-from .sinks.base import Sink
-from .sources.base import FrameSource
-from .throttle import LogThrottle
-from .tracking import CameraTracker
+from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.records import Detection, Frame, FrameResult
+from edge_daemon.core.stages import FaceDetector, FrameSource, Sink
+from edge_daemon.core.stats import LoopStats
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.tracking import CameraTracker
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +31,15 @@ ERROR_LOG_INTERVAL_S = 60.0
 SLOW_SINK_S = 0.05  # a sink whose publish() takes longer than this breaks its promise
 
 
-@dataclass
-class LoopStats:
-    """Counters of one camera's loop (read by the metrics and the status line)."""
+def faces_big_enough(detections: list[Detection], min_face_px: int) -> list[Detection]:
+    """The faces whose box is at least min_face_px wide and high (detector.min_face_px).
 
-    frames_processed: int = 0
-    frames_failed: int = 0
-    faces_detected: int = 0
-    faces_too_small: int = 0
-    faces_unclassified: int = 0  # the emotion model's output was NaN or infinite
-    last_processed: float = 0.0  # time.monotonic() of the last processed frame
-    last_publish_s: float = 0.0  # how long handing the last result to the sinks took
+    Applied here only, after detection: the detectors find and follow every face, so that
+    a small face moving does not read as an unknown change, and the loop counts what it drops.
+    """
+    if not min_face_px:
+        return detections
+    return [d for d in detections if min(d.box.width, d.box.height) >= min_face_px]
 
 
 class CameraLoop:
@@ -75,7 +71,6 @@ class CameraLoop:
         self._thread: threading.Thread | None = None
         self._errors = LogThrottle(ERROR_LOG_INTERVAL_S)
         self.done = threading.Event()  # set when the loop has ended, for whatever reason
-        self._skip_until: Callable[[float], object] | None = getattr(source, "skip_until", None)
 
     def start(self) -> None:
         """Start the loop's thread."""
@@ -117,10 +112,9 @@ class CameraLoop:
                 self._process_safely(frame, time.monotonic() - asked)
                 # Fixed rate, no catching up: a late frame moves the schedule, never bursts.
                 due = max(due + self.interval_s, time.monotonic())
-                if self._skip_until is not None:
-                    # Frames captured before then would never be looked at: the source need
-                    # not decode them, and hands over the first one captured after it.
-                    self._skip_until(due)
+                # Frames captured before then would never be looked at: the source need
+                # not decode them, and hands over the first one captured after it.
+                self.source.skip_until(due)
         finally:
             self.done.set()
 
@@ -182,10 +176,7 @@ class CameraLoop:
                       bad, self.stats.faces_unclassified)
 
     def _big_enough(self, detections: list[Detection]) -> list[Detection]:
-        if not self.min_face_px:
-            return detections
-        kept = [d for d in detections
-                if min(d.box.width, d.box.height) >= self.min_face_px]
+        kept = faces_big_enough(detections, self.min_face_px)
         self.stats.faces_too_small += len(detections) - len(kept)
         return kept
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import onnxruntime as ort
 
-from .config.classifier import ClassifierConfig
-from .inference.detectors.blazeface import default_model_path
-from .sources.opencv import opencv_has_gstreamer, quiet_opencv
+from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.inference.detectors.blazeface import default_model_path
+from edge_daemon.sources.opencv import opencv_has_gstreamer, quiet_opencv
 
 
 @dataclass

@@ -13,12 +13,12 @@ import signal
 import threading
 from pathlib import Path
 
-from .app import App, StartupError
-from .config.errors import ConfigError
-from .config.loader import load_config
-from .config.root import Config
-from .logging_setup import configure_logging
-from .service import LoopWatchdog, SystemdNotifier
+from edge_daemon.app import App, StartupError
+from edge_daemon.config.errors import ConfigError
+from edge_daemon.config.loader import load_config
+from edge_daemon.config.root import Config
+from edge_daemon.logging_setup import configure_logging
+from edge_daemon.service import LoopWatchdog, SystemdNotifier
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_daemon.records import Frame, FrameResult
+from edge_daemon.core.records import Frame, FrameResult
 
 
 class CollectingSink:
@@ -19,6 +19,11 @@ class CollectingSink:
     def publish(self, result: FrameResult, frame: Frame) -> None:
         """Keep the result."""
         self.results.append(result)
+
+    @property
+    def connected(self) -> None:
+        """No link to report."""
+        return None
 
     def stop(self, timeout: float) -> None:
         """Nothing to stop."""

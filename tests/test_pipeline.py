@@ -14,11 +14,11 @@ from collecting_sink import CollectingSink
 
 from edge_daemon.config.cameras import CameraConfig
 from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.core.records import Frame
+from edge_daemon.core.stats import SourceStats
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import build_detector
 from edge_daemon.pipeline import CameraLoop
-from edge_daemon.records import Frame
-from edge_daemon.sources.base import SourceStats
 from edge_daemon.sources.registry import build_source
 from edge_daemon.tracking import CameraTracker
 
@@ -59,6 +59,9 @@ class ListSource:
     @property
     def finished(self) -> bool:
         return True
+
+    def skip_until(self, when: float) -> None:
+        pass
 
     def stop(self) -> None:
         pass

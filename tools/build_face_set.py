@@ -33,16 +33,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run as a script from a checkout: import the daemon's detector
+from edge_daemon.core.records import Box
+from edge_daemon.inference.detectors.blazeface import MODELS_DIR, BlazeFaceDetector, model_file
+from edge_daemon.inference.detectors.ssd import VARIANTS
 
-from edge_daemon.inference.detectors.blazeface import (  # noqa: E402
-    MODELS_DIR,
-    BlazeFaceDetector,
-    model_file,
-)
-from edge_daemon.inference.detectors.ssd import VARIANTS  # noqa: E402
-from edge_daemon.records import Box  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 ASSETS = Path(os.environ.get("EMOTION_EDGE_ASSETS", REPO / ".assets"))
 RECIPE_VERSION = 1  # bump when the code below changes what it writes

@@ -27,20 +27,13 @@ import cv2
 import numpy as np
 import onnxruntime
 
-from .. import __version__
-from ..config.classifier import ClassifierConfig
-from ..config.mqtt import MqttConfig
-from ..inference.classifier import EmotionClassifier
-from ..inference.crop import FacePreprocessor
-from ..inference.metadata import ModelMetadata
-from ..inference.onnx_model import ModelLoadError
-from ..sinks.mqtt import MqttSink
-from .broker import BrokerError, LocalBroker
-from .daemon_probe import ProbeError, ProbeResult, daemon_config, probe_daemon
-from .machine import cpu_name
-from .options import DEFAULT_VIDEO
-from .report import comparisons, format_table, targets, write_json, write_plot
-from .scenes import (
+from edge_daemon import __version__
+from edge_daemon.bench.broker import BrokerError, LocalBroker
+from edge_daemon.bench.daemon_probe import ProbeError, ProbeResult, daemon_config, probe_daemon
+from edge_daemon.bench.machine import cpu_name
+from edge_daemon.bench.options import DEFAULT_VIDEO
+from edge_daemon.bench.report import comparisons, format_table, targets, write_json, write_plot
+from edge_daemon.bench.scenes import (
     Scene,
     SceneError,
     camera_stand_in,
@@ -49,9 +42,22 @@ from .scenes import (
     one_face_scene,
     read_video,
 )
-from .stages import Budget, StageRecord, set_threads, time_stages
-from .stats import summary
-from .variants import Models, build_variants, default_detector, onnx_classifier, skipped
+from edge_daemon.bench.stages import Budget, StageRecord, set_threads, time_stages
+from edge_daemon.bench.stats import summary
+from edge_daemon.bench.variants import (
+    Models,
+    build_variants,
+    default_detector,
+    onnx_classifier,
+    skipped,
+)
+from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.inference.crop import FacePreprocessor
+from edge_daemon.inference.metadata import ModelMetadata
+from edge_daemon.inference.onnx_model import ModelLoadError
+from edge_daemon.sinks.mqtt.sink import MqttSink
 
 EXIT_OK, EXIT_FAILED = 0, 1
 REPO_ASSETS = Path(__file__).resolve().parents[2] / ".assets"
@@ -137,7 +143,7 @@ def _calibration_faces(meta: ModelMetadata, scenes: list[Scene], limit: int) -> 
 
 def _models(args: argparse.Namespace, settings: Settings, scenes: list[Scene],
             assets: Path, work: Path) -> Models:
-    from . import torch_side
+    from edge_daemon.bench import torch_side
 
     fp32 = ClassifierConfig().model_path()
     models = Models(fp32, EmotionClassifier(fp32).meta, seed=args.seed_model)
@@ -179,8 +185,8 @@ def _stage_records(models: Models, scenes: list[Scene], settings: Settings,
 
 def _flat_out(models: Models, video: Path, settings: Settings, sink: MqttSink,
               quick: bool) -> list[dict]:
-    from ..inference.detectors import HaarCascadeDetector
-    from .flat_out import flat_out
+    from edge_daemon.bench.flat_out import flat_out
+    from edge_daemon.inference.detectors import HaarCascadeDetector
 
     out = []
     for threads in [1] if quick else sorted({1, os.cpu_count() or 1}):
@@ -300,8 +306,8 @@ def measure(args: argparse.Namespace, host: str, port: int, work: Path) -> tuple
 
 def run_detection_bench(args: argparse.Namespace) -> int:
     """`bench --detection`: recall, false positives and cost of the detector configurations."""
-    from .detection import format_detection, plot_detection, run_detection
-    from .room_scenes import RoomSceneError
+    from edge_daemon.bench.detection import format_detection, plot_detection, run_detection
+    from edge_daemon.bench.room_scenes import RoomSceneError
 
     try:
         settings = _settings(args)
@@ -327,7 +333,7 @@ def run_detection_bench(args: argparse.Namespace) -> int:
 
 def run_outages_bench(args: argparse.Namespace) -> int:
     """`bench --outages`: the daemon's way back after broker outages of the given lengths."""
-    from .outages import format_outages, measure_outages, parse_outages
+    from edge_daemon.bench.outages import format_outages, measure_outages, parse_outages
 
     try:
         outages = parse_outages(args.outages)

@@ -25,12 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config.detector import DetectorConfig
-from ..config.runtime import RuntimeConfig
-from ..inference.classifier import EmotionClassifier
-from ..inference.detectors import FaceDetector, HaarCascadeDetector, build_detector
-from ..inference.detectors.search import WholeFrameSearch
-from .room_scenes import (
+from edge_daemon.bench.room_scenes import (
     RoomFrame,
     bin_labels,
     face_patches,
@@ -40,7 +35,17 @@ from .room_scenes import (
     width_bin,
     write_frames,
 )
-from .stats import summary
+from edge_daemon.bench.stats import summary
+from edge_daemon.config.detector import BlazeFaceConfig
+from edge_daemon.config.runtime import RuntimeConfig
+from edge_daemon.core.stages import FaceDetector
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.inference.detectors import HaarCascadeDetector, build_detector
+from edge_daemon.inference.detectors.search import WholeFrameSearch
+from edge_daemon.inference.onnx_model import RuntimeOptions
+from edge_daemon.pipeline import faces_big_enough
+
+MIN_FACE_PX = BlazeFaceConfig().min_face_px  # the pipeline drops smaller faces
 
 MATCH_IOU = 0.5
 CLASSIFIER_WIDTHS = (200, 100, 60, 40)
@@ -87,28 +92,27 @@ class Tally:
 
 
 def _plain(variant: str, threads: int) -> Callable[[], FaceDetector]:
-    detector = build_detector("blazeface", variant=variant, options=_runtime(threads),
-                              min_face_size=DetectorConfig().min_face_px)
+    detector = build_detector("blazeface", variant=variant, options=_runtime(threads))
     return lambda: detector
 
 
 def _runtime(threads: int):
-    return RuntimeConfig(threads=threads).options()
+    return RuntimeOptions.from_config(RuntimeConfig(threads=threads))
 
 
 def _canvas(width: int, threads: int) -> Callable[[], FaceDetector]:
-    config = DetectorConfig(search_width=width, rescan_frames=1)
-    from ..app import load_detector
+    config = BlazeFaceConfig(search_width=width, rescan_frames=1)
+    from edge_daemon.app import load_detector
 
     search: WholeFrameSearch = load_detector(config, RuntimeConfig(threads=threads))
     return lambda: search
 
 
 def _default(threads: int, **detector: int) -> Callable[[], FaceDetector]:
-    from ..app import load_detector, load_refind
-    from ..inference.detectors.gated import camera_detector
+    from edge_daemon.app import load_detector, load_refind
+    from edge_daemon.inference.detectors.gated import camera_detector
 
-    config, runtime = DetectorConfig(**detector), RuntimeConfig(threads=threads)
+    config, runtime = BlazeFaceConfig(**detector), RuntimeConfig(threads=threads)
     search, refind = load_detector(config, runtime), load_refind(config, runtime)
     return lambda: camera_detector(search, refind, config.rescan_frames)
 
@@ -156,7 +160,7 @@ def _score(tally: Tally, frame: RoomFrame, found: list, first: bool) -> None:
 
 def _timed(detector: FaceDetector, image: np.ndarray) -> tuple[list, float]:
     start = time.perf_counter()
-    found = detector.detect(image)
+    found = faces_big_enough(detector.detect(image), MIN_FACE_PX)
     return found, (time.perf_counter() - start) * 1000.0
 
 
@@ -178,7 +182,8 @@ def measure_size(cands: list[Candidate], frames: list[RoomFrame], no_face: list[
     live = {c.key: c.make() for c in cands}
     for image in no_face:
         for key, detector in live.items():
-            tallies[key].no_face_hits += len(detector.detect(image))
+            tallies[key].no_face_hits += len(faces_big_enough(detector.detect(image),
+                                                              MIN_FACE_PX))
             tallies[key].no_face_frames += 1
     if video:
         live = {c.key: c.make() for c in cands}
@@ -248,7 +253,7 @@ def run_detection(assets: Path, video: list[np.ndarray], quick: bool,
         tallies = measure_size(cands + extra, frames, no_face, one_face)
         report["sizes"][label] = {"frames": len(frames),
                                   "results": {k: t.as_dict() for k, t in tallies.items()}}
-    from ..config.classifier import ClassifierConfig
+    from edge_daemon.config.classifier import ClassifierConfig
 
     classifier = EmotionClassifier(ClassifierConfig().model_path())
     report["classifier_by_face_width"] = classifier_agreement(

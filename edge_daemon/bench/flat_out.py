@@ -12,14 +12,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.cameras import CameraConfig
-from ..config.detector import DetectorConfig
-from ..inference.classifier import EmotionClassifier
-from ..inference.detectors import FaceDetector
-from ..pipeline import CameraLoop
-from ..sinks.base import Sink
-from ..sources.registry import build_source
-from ..tracking import CameraTracker
+from edge_daemon.config.cameras import CameraConfig
+from edge_daemon.config.detector import BlazeFaceConfig
+from edge_daemon.core.stages import FaceDetector, Sink
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.pipeline import CameraLoop
+from edge_daemon.sources.registry import build_source
+from edge_daemon.tracking import CameraTracker
 
 WARMUP_S = 0.3
 
@@ -46,7 +45,7 @@ def flat_out(variant: str, video: Path, detector: FaceDetector, classifier: Emot
     source = build_source(f"flat-{variant}", camera)
     loop = CameraLoop(f"flat-{variant}", source, detector, classifier,
                       CameraTracker(classifier.labels), sinks, interval_s=0.0,
-                      min_face_px=DetectorConfig().min_face_px)
+                      min_face_px=BlazeFaceConfig().min_face_px)
     source.start()
     loop.start()
     try:

@@ -16,8 +16,14 @@ import time
 import uuid
 from pathlib import Path
 
-from .broker import LocalBroker
-from .daemon_probe import ProbeError, ResultsListener, _start, _wait_first, daemon_config
+from edge_daemon.bench.broker import LocalBroker
+from edge_daemon.bench.daemon_probe import (
+    ProbeError,
+    ResultsListener,
+    _start,
+    _wait_first,
+    daemon_config,
+)
 
 SETTLE_S = 3.0  # results flowing steadily before each outage
 WAIT_BACK_S = 120.0  # longest wait for the first result after the broker is back

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from .stats import ratio
+from edge_daemon.bench.stats import ratio
 
 ONE_FACE = "1 face"
 # (name, limit, unit, how the value compares with the limit). Speeds are ratios within one

@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..inference.detectors.base import FaceDetector
-from ..records import Box
+from edge_daemon.core.records import Box
+from edge_daemon.core.stages import FaceDetector
 
 # Face sources: (assets-relative path, frame step for videos; 0 for a photo).
 FACE_SOURCES = (
@@ -156,7 +156,7 @@ def face_patches(assets: Path, detector: FaceDetector, per_source: int = 6) -> l
 
 def no_face_frames(assets: Path, size: tuple[int, int], step: int = 1) -> list[np.ndarray]:
     """The registry's no-face footage, cut to the aspect ratio of size and scaled to it."""
-    from .scenes import camera_framing
+    from edge_daemon.bench.scenes import camera_framing
 
     frames = []
     for name, start, end in NO_FACE_VIDEOS:

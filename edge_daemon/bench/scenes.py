@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..inference.detectors.base import FaceDetector
+from edge_daemon.core.stages import FaceDetector
 
 CANVAS = (640, 480)  # width, height
 GROUP_FRAMES = 12

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..records import Frame, FrameResult
-from ..sinks.base import Sink
-from ..tracking import CameraTracker
-from .scenes import Scene
-from .stats import summary
-from .variants import ONE_FACE_ONLY, Variant
+from edge_daemon.bench.scenes import Scene
+from edge_daemon.bench.stats import summary
+from edge_daemon.bench.variants import ONE_FACE_ONLY, Variant
+from edge_daemon.core.records import Frame, FrameResult
+from edge_daemon.core.stages import Sink
+from edge_daemon.tracking import CameraTracker
 
 STAGES = ("detection", "preprocess", "classification", "tracking", "publish")
 # processing: what CameraLoop.process does (all but publish); total: the whole frame.

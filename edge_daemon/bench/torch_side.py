@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inference.metadata import ModelMetadata
+from edge_daemon.inference.metadata import ModelMetadata
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from ..app import classifier_options, load_detector, load_refind
-from ..config.detector import DetectorConfig
-from ..config.runtime import RuntimeConfig
-from ..inference.classifier import EmotionClassifier
-from ..inference.crop import FacePreprocessor
-from ..inference.detectors import FaceDetector, HaarCascadeDetector
-from ..inference.detectors.gated import camera_detector
-from ..inference.metadata import ModelMetadata
+from edge_daemon.app import classifier_options, load_detector, load_refind
+from edge_daemon.config.detector import BlazeFaceConfig
+from edge_daemon.config.runtime import RuntimeConfig
+from edge_daemon.core.stages import FaceDetector
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.inference.crop import FacePreprocessor
+from edge_daemon.inference.detectors import HaarCascadeDetector
+from edge_daemon.inference.detectors.gated import camera_detector
+from edge_daemon.inference.metadata import ModelMetadata
 
 TITLES = {
     "default": "default: BlazeFace short (gated search) + mini-Xception fp32 ONNX",
@@ -85,7 +86,7 @@ def default_detector(threads: int) -> FaceDetector:
     """One camera's detector exactly as the daemon builds it from a default config section:
     a whole-frame search gated by change, following known faces in between."""
     runtime = RuntimeConfig(threads=threads)
-    detector = DetectorConfig()
+    detector = BlazeFaceConfig()
     return camera_detector(load_detector(detector, runtime), load_refind(detector, runtime),
                            detector.rescan_frames)
 
@@ -104,7 +105,7 @@ def _onnx_variant(key: str, title: str, path: Path, threads: int, detector: Face
 
 def _torch_variant(key: str, module: Any, meta: ModelMetadata, threads: int,
                    detector: FaceDetector, note: str) -> Variant:
-    from .torch_side import TorchEagerClassifier
+    from edge_daemon.bench.torch_side import TorchEagerClassifier
 
     eager = TorchEagerClassifier(module, threads)
     return Variant(key, TITLES[key], threads, detector, FacePreprocessor(meta),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 # Camera names end up in MQTT topics and metric labels: no '/', '+', '#' or spaces.
 CameraName = Annotated[

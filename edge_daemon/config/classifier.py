@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 # The bundled default, relative to the edge_daemon package (resolved by the app, not here, so
 # the JSON Schema and error messages stay the same on every machine).

@@ -72,6 +72,9 @@ def problems_from_validation(
     for error in exc.errors(include_url=False):
         loc: Loc = tuple(error["loc"])
         clean = _clean_path(loc, model)
+        key = _picked_by_function(error)
+        if key:  # the tag a function read (detector.backend): point at its key
+            clean = (*clean, key)
         dotted = _dotted(clean)
         origin = next((o for p, o in origins.items() if dotted == p or dotted.startswith(p + ".")),
                       None)
@@ -85,6 +88,14 @@ def problems_from_validation(
             origin=origin,
         ))
     return problems
+
+
+def _picked_by_function(error: dict) -> str | None:
+    """The key a discriminator function read, for a tag it found no member for."""
+    name = str((error.get("ctx") or {}).get("discriminator", ""))
+    if error["type"] == "union_tag_invalid" and name.endswith("()"):
+        return name.removesuffix("()")
+    return None
 
 
 def _dotted(path: Loc) -> str:
@@ -103,7 +114,8 @@ def _reason(error: dict, model: type[BaseModel], loc: Loc) -> str:
             hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
         return f"unknown key{KEY_HINTS.get(_dotted(_clean_path(loc, model)), hint)}"
     if kind == "union_tag_invalid":
-        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        key = _picked_by_function(error) or "type"
+        return f"unknown {key} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         return f"missing the key {ctx.get('discriminator', 'type')!s}"
     message = str(error["msg"])
@@ -186,11 +198,12 @@ def _step(annotation: object, seg: str | int) -> object:
     if origin is list:
         return args[0]
     if origin in (typing.Union, types.UnionType):
-        for member in args:  # a discriminated union: seg is the member's `type` literal
+        for member in args:  # a discriminated union: seg is the member's tag literal
             member = _unwrap(member)
-            tag = getattr(member, "model_fields", {}).get("type")
-            if tag is not None and seg in typing.get_args(tag.annotation):
-                return member
+            for tag in ("type", "backend"):
+                field = getattr(member, "model_fields", {}).get(tag)
+                if field is not None and seg in typing.get_args(field.annotation):
+                    return member
     return None
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .errors import ConfigError, ConfigProblem, line_of, problems_from_validation
-from .root import Config
+from edge_daemon.config.errors import ConfigError, ConfigProblem, line_of, problems_from_validation
+from edge_daemon.config.root import Config
 
 log = logging.getLogger(__name__)
 

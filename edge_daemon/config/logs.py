@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 DEFAULT_METRICS_PORT = 11464
 

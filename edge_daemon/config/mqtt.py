@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 QoS = Literal[0, 1, 2]
 

@@ -6,18 +6,18 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Section
-from .cameras import CameraConfig, CameraName, cameras_as_mapping
-from .classifier import ClassifierConfig
-from .detector import DetectorConfig
-from .logs import LoggingConfig
-from .metrics import MetricsConfig
-from .mqtt import MqttConfig
-from .runtime import RuntimeConfig
-from .secrets import SecretsConfig
-from .snapshots import SnapshotsConfig
-from .tracking import TrackingConfig
-from .websocket import WebSocketConfig
+from edge_daemon.config.base import Section
+from edge_daemon.config.cameras import CameraConfig, CameraName, cameras_as_mapping
+from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.config.detector import BlazeFaceConfig, DetectorConfig
+from edge_daemon.config.logs import LoggingConfig
+from edge_daemon.config.metrics import MetricsConfig
+from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.config.runtime import RuntimeConfig
+from edge_daemon.config.secrets import SecretsConfig
+from edge_daemon.config.snapshots import SnapshotsConfig
+from edge_daemon.config.tracking import TrackingConfig
+from edge_daemon.config.websocket import WebSocketConfig
 
 DEFAULT_CONFIG_PATH = "/etc/emotion-edge/config.yaml"
 
@@ -28,7 +28,7 @@ class Config(Section):
     cameras: Annotated[dict[CameraName, CameraConfig], Field(min_length=1)]
     """The cameras, by name: a mapping `name: {source: ...}` or a list of cameras that each
     carry a `name`. Names appear in MQTT topics, so letters, digits, `_` and `-` only."""
-    detector: DetectorConfig = DetectorConfig()
+    detector: DetectorConfig = BlazeFaceConfig()
     """Face detection."""
     classifier: ClassifierConfig = ClassifierConfig()
     """Emotion classification."""

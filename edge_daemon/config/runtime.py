@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from ..inference.onnx_model import RuntimeOptions
-from .base import Section
+from edge_daemon.config.base import Section
 
 # Short names users type, and the providers onnxruntime calls them. A full name ending in
 # "ExecutionProvider" is accepted as is, so a provider newer than this table still works.
@@ -54,11 +53,3 @@ class RuntimeConfig(Section):
         if len(set(names)) != len(names):
             raise ValueError("a provider is listed twice")
         return tuple(names)
-
-    def options(self) -> RuntimeOptions:
-        """The options the ONNX wrapper takes."""
-        return RuntimeOptions(
-            intra_op_threads=self.threads,
-            providers=self.providers,
-            graph_optimization=self.graph_optimization,
-        )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from .cameras import NamedCameraConfig
-from .root import Config
+from edge_daemon.config.cameras import NamedCameraConfig
+from edge_daemon.config.root import Config
 
 
 def config_json_schema() -> dict:

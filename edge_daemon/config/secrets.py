@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from ..logging_setup import register_secret
-from .base import Section
+from edge_daemon.config.base import Section
+from edge_daemon.core.redaction import register_secret
 
 MQTT_PASSWORD_ENV = "EMOTION_EDGE_MQTT_PASSWORD"
 MQTT_PASSWORD_CREDENTIAL = "mqtt_password"

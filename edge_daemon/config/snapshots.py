@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 SnapshotKind = Literal["face", "frame"]
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from .base import Section
+from edge_daemon.config.base import Section
 
 WS_TOKEN_ENV = "EMOTION_EDGE_WS_TOKEN"
 WS_TOKEN_CREDENTIAL = "websocket_token"

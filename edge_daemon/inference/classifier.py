@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import Box
-from .crop import FacePreprocessor
-from .metadata import ModelMetadata, ModelMetadataError
-from .onnx_model import ModelLoadError, OnnxModel, RuntimeOptions
+from edge_daemon.core.records import Box
+from edge_daemon.inference.crop import FacePreprocessor
+from edge_daemon.inference.metadata import ModelMetadata, ModelMetadataError
+from edge_daemon.inference.onnx_model import ModelLoadError, OnnxModel, RuntimeOptions
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import cv2
 import numpy as np
 
-from ..records import Box
-from .metadata import CropRule, ModelMetadata
+from edge_daemon.core.records import Box
+from edge_daemon.inference.metadata import CropRule, ModelMetadata
 
 
 def crop_box(box: Box, rule: CropRule, width: int, height: int) -> tuple[int, int, int, int]:
@@ -44,6 +45,18 @@ class FacePreprocessor:
         # (pixel * scale - mean) / std folded into one multiply-add per value.
         self._mul = (scale / std).astype(np.float32)
         self._add = (-mean / std).astype(np.float32)
+
+    def crop_region(self, box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+        """The pixel region the model reads for a face box in a width x height frame."""
+        return crop_box(box, self.meta.crop, width, height)
+
+    def model_facts(self) -> dict[str, object]:
+        """The model's name, input size and crop rule (a saved sample's sidecar names them)."""
+        meta = self.meta
+        return {"name": meta.name, "arch": meta.arch, "quantization": meta.quantization,
+                "input": {"width": meta.input_width, "height": meta.input_height,
+                          "channels": meta.channels},
+                "crop_rule": asdict(meta.crop)}
 
     def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
         """The face regions as the model sees them, before resizing (views of the frame)."""

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from edge_daemon.config.runtime import RuntimeConfig
+
 log = logging.getLogger(__name__)
 
 GRAPH_OPTIMIZATION = {
@@ -41,6 +43,12 @@ class RuntimeOptions:
     # the 57 MB int8 seed model ~40 MB of peak memory at the same speed (app.py turns it off
     # for large emotion models).
     cpu_memory_arena: bool = True
+
+    @classmethod
+    def from_config(cls, runtime: RuntimeConfig) -> RuntimeOptions:
+        """The options of the config's `runtime` section."""
+        return cls(intra_op_threads=runtime.threads, providers=runtime.providers,
+                   graph_optimization=runtime.graph_optimization)
 
 
 class OnnxModel:

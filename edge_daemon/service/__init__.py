@@ -1,6 +1,6 @@
 """Running under systemd: the sd_notify protocol and a watchdog fed by the processing loops."""
 
-from .notify import SystemdNotifier
-from .watchdog import LoopWatchdog
+from edge_daemon.service.notify import SystemdNotifier
+from edge_daemon.service.watchdog import LoopWatchdog
 
 __all__ = ["LoopWatchdog", "SystemdNotifier"]

@@ -30,11 +30,11 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from ..config.cameras import CameraConfig
-from ..records import Frame
-from ..throttle import LogThrottle
-from .base import SourceStats
-from .frames import UnusableFrameError, to_bgr8
+from edge_daemon.config.cameras import CameraConfig
+from edge_daemon.core.frames import FrameFormatError, to_bgr8
+from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.records import Frame
+from edge_daemon.core.stats import SourceStats
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class CaptureSource(ABC):
     def _conform(self, image: np.ndarray) -> np.ndarray | None:
         try:
             return to_bgr8(image)
-        except UnusableFrameError as exc:
+        except FrameFormatError as exc:
             self.stats.frames_rejected += 1
             held = self._reject_log.allow()
             if held is not None:

@@ -13,9 +13,9 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from ..config.cameras import FileSourceConfig
-from .capture import CaptureSource, SourceOpenError
-from .opencv import open_video_capture
+from edge_daemon.config.cameras import FileSourceConfig
+from edge_daemon.sources.capture import CaptureSource, SourceOpenError
+from edge_daemon.sources.opencv import open_video_capture
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import cv2
 
-from ..config.cameras import GStreamerSourceConfig
-from .capture import CaptureSource, SourceUnavailableError
-from .opencv import OpenCvCapture, open_video_capture, opencv_has_gstreamer
+from edge_daemon.config.cameras import GStreamerSourceConfig
+from edge_daemon.sources.capture import CaptureSource, SourceUnavailableError
+from edge_daemon.sources.opencv import OpenCvCapture, open_video_capture, opencv_has_gstreamer
 
 
 class GStreamerSource(CaptureSource):

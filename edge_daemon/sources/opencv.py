@@ -14,7 +14,7 @@ import re
 import cv2
 import numpy as np
 
-from .capture import SourceOpenError
+from edge_daemon.sources.capture import SourceOpenError
 
 log = logging.getLogger(__name__)
 

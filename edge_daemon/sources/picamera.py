@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config.cameras import Picamera2SourceConfig
-from .capture import CaptureSource, SourceOpenError, SourceUnavailableError
+from edge_daemon.config.cameras import Picamera2SourceConfig
+from edge_daemon.sources.capture import CaptureSource, SourceOpenError, SourceUnavailableError
 
 INSTALL_HINT = (
     "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..config.cameras import CameraConfig
-from .capture import CaptureSource, SourceUnavailableError
-from .file import FileSource
-from .gstreamer import GStreamerSource
-from .picamera import Picamera2Source
-from .url import UrlSource
-from .v4l2 import V4l2Source
+from edge_daemon.config.cameras import CameraConfig
+from edge_daemon.sources.capture import CaptureSource, SourceUnavailableError
+from edge_daemon.sources.file import FileSource
+from edge_daemon.sources.gstreamer import GStreamerSource
+from edge_daemon.sources.picamera import Picamera2Source
+from edge_daemon.sources.url import UrlSource
+from edge_daemon.sources.v4l2 import V4l2Source
 
 SOURCE_TYPES: dict[str, type[CaptureSource]] = {
     cls.kind: cls for cls in (V4l2Source, UrlSource, GStreamerSource, Picamera2Source, FileSource)

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 
-from ..config.cameras import UrlSourceConfig
-from .capture import CaptureSource
-from .opencv import OpenCvCapture, open_video_capture
+from edge_daemon.config.cameras import UrlSourceConfig
+from edge_daemon.sources.capture import CaptureSource
+from edge_daemon.sources.opencv import OpenCvCapture, open_video_capture
 
 # OpenCV reads FFmpeg options from this variable when a capture opens; the lock keeps two
 # cameras that open at the same moment from seeing each other's options.

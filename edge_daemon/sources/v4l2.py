@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import cv2
 
-from ..config.cameras import V4l2SourceConfig
-from .capture import CaptureSource, SourceOpenError
-from .opencv import OpenCvCapture, open_video_capture
+from edge_daemon.config.cameras import V4l2SourceConfig
+from edge_daemon.sources.capture import CaptureSource, SourceOpenError
+from edge_daemon.sources.opencv import OpenCvCapture, open_video_capture
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config.tracking import TrackingConfig
-from ..records import Detection, FaceResult
-from .smoothing import ExponentialSmoother, Hysteresis
-from .tracker import IouTracker
+from edge_daemon.config.tracking import TrackingConfig
+from edge_daemon.core.records import Detection, FaceResult
+from edge_daemon.tracking.smoothing import ExponentialSmoother, Hysteresis
+from edge_daemon.tracking.tracker import IouTracker
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..records import Box
+from edge_daemon.core.records import Box
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 from edge_daemon.config.cameras import FileSourceConfig, V4l2SourceConfig
 from edge_daemon.config.errors import ConfigError
 from edge_daemon.config.loader import load_config, parse_config
+from edge_daemon.inference.onnx_model import RuntimeOptions
 
 MINIMAL = """\
 cameras:
@@ -82,7 +83,7 @@ mqtt: {port: 0}
     found = problems_of(text)
     assert set(found) >= {
         "cameras.front.source.fps", "cameras.front.source.fourcc", "cameras.back.source",
-        "cameras.side.source.url", "detector.backend", "detector.nms_iou", "runtime.providers",
+        "cameras.side.source.url", "detector.backend", "runtime.providers",
         "logging.level", "mqtt.port",
     }
     assert "unknown type 'webcam'" in found["cameras.back.source"].reason
@@ -165,7 +166,7 @@ def test_an_empty_section_means_its_defaults():
 
 def test_provider_short_names_become_onnxruntime_names():
     config = parse_config(MINIMAL + "runtime: {providers: [tensorrt, CUDA, cpu]}\n", environ={})
-    assert config.runtime.options().providers == (
+    assert RuntimeOptions.from_config(config.runtime).providers == (
         "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 

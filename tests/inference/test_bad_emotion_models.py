@@ -18,11 +18,11 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from edge_daemon.config.classifier import ClassifierConfig  # noqa: E402
+from edge_daemon.core.records import Frame  # noqa: E402
 from edge_daemon.inference.classifier import EmotionClassifier  # noqa: E402
 from edge_daemon.inference.detectors import build_detector  # noqa: E402
 from edge_daemon.inference.onnx_model import ModelLoadError  # noqa: E402
 from edge_daemon.pipeline import CameraLoop  # noqa: E402
-from edge_daemon.records import Frame  # noqa: E402
 from edge_daemon.tracking import CameraTracker  # noqa: E402
 
 BUNDLED = ClassifierConfig().model_path()

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_daemon.inference.detectors import BlazeFaceDetector, FrameFormatError, default_model_path
+from edge_daemon.core.frames import FrameFormatError
+from edge_daemon.inference.detectors import BlazeFaceDetector, default_model_path
 from edge_daemon.inference.detectors.blazeface import LAYOUTS, MODELS_DIR, model_file
 from edge_daemon.inference.detectors.ssd import (
     FULL_RANGE,

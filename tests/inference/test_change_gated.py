@@ -15,20 +15,20 @@ import pytest
 from edge_daemon.app import load_detector, load_refind
 from edge_daemon.bench.room_scenes import FacePatch, face_patches, no_face_frames, paste
 from edge_daemon.config.classifier import ClassifierConfig
-from edge_daemon.config.detector import DetectorConfig
+from edge_daemon.config.detector import BlazeFaceConfig
 from edge_daemon.config.runtime import RuntimeConfig
+from edge_daemon.core.records import Box, Frame
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import build_detector
 from edge_daemon.inference.detectors.gated import ChangeGatedDetector, camera_detector
 from edge_daemon.pipeline import CameraLoop
-from edge_daemon.records import Box, Frame
 from edge_daemon.tracking import CameraTracker
 
 SIZE = (640, 480)
 
 
 def _default_camera_detector() -> ChangeGatedDetector:
-    config, runtime = DetectorConfig(), RuntimeConfig(threads=1)
+    config, runtime = BlazeFaceConfig(), RuntimeConfig(threads=1)
     detector = camera_detector(load_detector(config, runtime), load_refind(config, runtime),
                                config.rescan_frames)
     assert isinstance(detector, ChangeGatedDetector)
@@ -142,7 +142,7 @@ def test_a_known_face_that_moved_is_refound_near_its_last_box(cut_video):
 
 
 def test_rescan_frames_one_searches_every_frame():
-    config, runtime = DetectorConfig(rescan_frames=1), RuntimeConfig(threads=1)
+    config, runtime = BlazeFaceConfig(rescan_frames=1), RuntimeConfig(threads=1)
     search = load_detector(config, runtime)
     assert camera_detector(search, load_refind(config, runtime), 1) is search
 

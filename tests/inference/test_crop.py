@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_daemon.core.records import Box
 from edge_daemon.inference.crop import FacePreprocessor, crop_box
 from edge_daemon.inference.metadata import CropRule, ModelMetadata
-from edge_daemon.records import Box
 
 
 def test_seed_rule_extends_upward_by_half_the_height_clamped_at_the_top():

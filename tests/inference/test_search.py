@@ -6,7 +6,7 @@ import pytest
 
 from edge_daemon.app import load_detector
 from edge_daemon.bench.room_scenes import face_patches, no_face_frames, paste
-from edge_daemon.config.detector import DetectorConfig
+from edge_daemon.config.detector import BlazeFaceConfig
 from edge_daemon.config.runtime import RuntimeConfig
 from edge_daemon.inference.detectors import build_detector
 from edge_daemon.inference.detectors.search import PyramidSearch, canvas_for, coarse_width
@@ -27,7 +27,7 @@ def test_canvases_keep_the_frame_aspect_ratio_in_multiples_of_16():
 @pytest.mark.parametrize("width", [44, 120, 300, 440])
 def test_the_default_search_finds_a_face_of_any_size_once(scene, width):
     patches, background = scene
-    search = load_detector(DetectorConfig(), RuntimeConfig(threads=1))
+    search = load_detector(BlazeFaceConfig(), RuntimeConfig(threads=1))
     assert isinstance(search.for_frame((480, 640)), PyramidSearch)
     for patch in patches:
         frame = background.copy()
@@ -38,6 +38,6 @@ def test_the_default_search_finds_a_face_of_any_size_once(scene, width):
 
 
 def test_a_full_range_model_is_searched_at_its_own_size():
-    search = load_detector(DetectorConfig(model="full"), RuntimeConfig(threads=1))
+    search = load_detector(BlazeFaceConfig(model="full"), RuntimeConfig(threads=1))
     assert search.width is None
     assert search.for_frame((720, 1280)) is search.for_frame((480, 640))

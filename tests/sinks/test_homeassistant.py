@@ -7,14 +7,14 @@ import json
 import pytest
 
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.records import Box, FaceResult, FrameResult
-from edge_daemon.sinks.homeassistant import (
+from edge_daemon.core.records import Box, FaceResult, FrameResult
+from edge_daemon.sinks.mqtt.homeassistant import (
     discovery_messages,
     discovery_topic,
     emotion_sensor_config,
     object_id,
 )
-from edge_daemon.sinks.mqtt_payloads import encode, results_payload
+from edge_daemon.sinks.results_json import encode, results_payload
 
 LABELS = ("angry", "happy", "sad")
 CFG = MqttConfig(topic_prefix="ee/pi", homeassistant={"node_id": "ee_pi", "expire_after": 45,

@@ -19,8 +19,8 @@ from edge_daemon.config.metrics import MetricsConfig
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import build_detector
 from edge_daemon.pipeline import CameraLoop
-from edge_daemon.sinks import metrics as metrics_module
-from edge_daemon.sinks.metrics import LATENCY_BUCKETS, MetricsSink
+from edge_daemon.sinks.metrics import sink as metrics_module
+from edge_daemon.sinks.metrics.sink import LATENCY_BUCKETS, MetricsSink
 from edge_daemon.tracking import CameraTracker
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -228,7 +228,7 @@ def test_publish_costs_microseconds(assets):
     image = cv2.imread(str(assets / "feat-test-data" / "multi_face.jpg"))
     loop = CameraLoop("cam", None, detector, classifier, CameraTracker(classifier.labels), [],
                       interval_s=0.0)
-    from edge_daemon.records import Frame
+    from edge_daemon.core.records import Frame
 
     frame = Frame("cam", 0, time.time(), time.monotonic(), image)
     result = loop.process(frame)

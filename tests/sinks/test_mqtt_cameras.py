@@ -13,9 +13,9 @@ import pytest
 from polling import wait_until
 from test_mqtt_sink import LABELS, make_config
 
-from edge_daemon.records import CameraStatus
-from edge_daemon.sinks.homeassistant import discovery_topic, discovery_topics
-from edge_daemon.sinks.mqtt import MqttSink
+from edge_daemon.core.records import CameraStatus
+from edge_daemon.sinks.mqtt.homeassistant import discovery_topic, discovery_topics
+from edge_daemon.sinks.mqtt.sink import MqttSink
 
 
 @pytest.fixture

@@ -8,16 +8,10 @@ import math
 import pytest
 
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.records import Box, FaceResult, FrameResult
-from edge_daemon.sinks.mqtt_offline import OfflineQueue, OutageLog, PendingMessage
-from edge_daemon.sinks.mqtt_payloads import (
-    TopicLayout,
-    attributes_payload,
-    emotion_state,
-    encode,
-    iso_utc,
-    results_payload,
-)
+from edge_daemon.core.records import Box, FaceResult, FrameResult
+from edge_daemon.sinks.mqtt.offline import OfflineQueue, OutageLog, PendingMessage
+from edge_daemon.sinks.mqtt.payloads import TopicLayout, attributes_payload, emotion_state
+from edge_daemon.sinks.results_json import encode, iso_utc, results_payload
 
 LABELS = ("angry", "happy", "sad")
 

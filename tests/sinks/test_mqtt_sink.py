@@ -13,10 +13,10 @@ import uuid
 import pytest
 
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.records import Box, FaceResult, FrameResult
-from edge_daemon.sinks.homeassistant import discovery_topic
-from edge_daemon.sinks.mqtt import MqttSetupError, MqttSink
-from edge_daemon.sinks.mqtt_payloads import results_payload
+from edge_daemon.core.records import Box, FaceResult, FrameResult
+from edge_daemon.sinks.mqtt.homeassistant import discovery_topic
+from edge_daemon.sinks.mqtt.sink import MqttSetupError, MqttSink
+from edge_daemon.sinks.results_json import results_payload
 
 LABELS = ("angry", "happy", "sad")
 SINK_LOG = "edge_daemon.sinks.mqtt"

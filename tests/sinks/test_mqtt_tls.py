@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.sinks.mqtt import MqttSink
+from edge_daemon.sinks.mqtt.sink import MqttSink
 
 LABELS = ("angry", "happy", "sad")
 

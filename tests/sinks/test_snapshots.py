@@ -26,13 +26,13 @@ from polling import wait_until
 from edge_daemon.config.cameras import CameraConfig
 from edge_daemon.config.classifier import ClassifierConfig
 from edge_daemon.config.snapshots import SnapshotsConfig
+from edge_daemon.core.records import Box, FaceResult, Frame, FrameResult
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.crop import crop_box
 from edge_daemon.inference.detectors import build_detector
 from edge_daemon.pipeline import CameraLoop
-from edge_daemon.records import Box, FaceResult, Frame, FrameResult
-from edge_daemon.sinks import snapshots as snapshots_module
-from edge_daemon.sinks.snapshots import SnapshotSink
+from edge_daemon.sinks.snapshots import sink as snapshots_module
+from edge_daemon.sinks.snapshots.sink import SnapshotSink
 from edge_daemon.sources.registry import build_source
 from edge_daemon.tracking import CameraTracker
 

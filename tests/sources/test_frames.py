@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_daemon.config.cameras import CameraConfig
-from edge_daemon.sources.frames import UnusableFrameError, to_bgr8
+from edge_daemon.core.frames import FrameFormatError, to_bgr8
 from edge_daemon.sources.registry import build_source
 
 
@@ -54,7 +54,7 @@ def test_a_strided_view_becomes_contiguous(face):
     ("not an array", "str"),
 ])
 def test_unusable_frames_are_refused_with_the_reason(image, words):
-    with pytest.raises(UnusableFrameError, match=words):
+    with pytest.raises(FrameFormatError, match=words):
         to_bgr8(image)
 
 

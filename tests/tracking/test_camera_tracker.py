@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_daemon.config.tracking import TrackingConfig
-from edge_daemon.records import Box, Detection
+from edge_daemon.core.records import Box, Detection
 from edge_daemon.tracking import CameraTracker
 
 LABELS = ("angry", "happy", "neutral")

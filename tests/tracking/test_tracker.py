@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_daemon.records import Box
+from edge_daemon.core.records import Box
 from edge_daemon.tracking.tracker import IouTracker, greedy_match, iou_matrix
 
 

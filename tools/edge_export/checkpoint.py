@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ExportError
+from edge_export.errors import ExportError
 
 log = logging.getLogger(__name__)
 

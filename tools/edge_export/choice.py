@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .errors import ExportError
-from .report import VariantReport
+from edge_export.errors import ExportError
+from edge_export.report import VariantReport
 
 
 def _speed(v: VariantReport, threads: str) -> str:

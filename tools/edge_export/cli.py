@@ -13,9 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from edge_daemon.inference.metadata import CropRule
-
-from . import EXPORTER_VERSION
-from .archs import ARCHS
+from edge_export import EXPORTER_VERSION
+from edge_export.archs import ARCHS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
 CROP_SIDES = ("top", "bottom", "left", "right")
@@ -149,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _request(args: argparse.Namespace):
-    from .request import ExportRequest
+    from edge_export.request import ExportRequest
 
     return ExportRequest(
         arch=args.arch, state_dict=args.state_dict, out=args.out, labels=args.labels,
@@ -171,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("edge_export", "edge_daemon"):
         logging.getLogger(name).setLevel(logging.DEBUG if args.debug else logging.INFO)
     # Imported here so that --help answers without loading torch.
-    from .errors import ExportError
-    from .export import FidelityGateError, run_export
+    from edge_export.errors import ExportError
+    from edge_export.export import FidelityGateError, run_export
 
     try:
         report = run_export(_request(args))

@@ -20,24 +20,23 @@ from torch import nn
 
 from edge_daemon.bench.machine import cpu_name
 from edge_daemon.inference.metadata import ModelMetadata
-
-from .archs import Arch, UnknownArchError, get_arch
-from .checkpoint import check_fit, load_state_dict, sha256_of
-from .choice import choose
-from .errors import ExportError
-from .faces import FaceBatch, FaceFinder, default_face_set, load_faces
-from .measure import (
+from edge_export.archs import Arch, UnknownArchError, get_arch
+from edge_export.checkpoint import check_fit, load_state_dict, sha256_of
+from edge_export.choice import choose
+from edge_export.errors import ExportError
+from edge_export.faces import FaceBatch, FaceFinder, default_face_set, load_faces
+from edge_export.measure import (
     compare,
     onnx_latency_ms,
     onnx_probabilities,
     torch_latency_ms,
     torch_probabilities,
 )
-from .onnx_io import export_fp32, write_metadata
-from .quantize import INT8_NAME, quantize_int8
-from .report import ExportReport, VariantReport
-from .request import ExportRequest, resolve_metadata, with_quantization
-from .rss import peak_rss_mb
+from edge_export.onnx_io import export_fp32, write_metadata
+from edge_export.quantize import INT8_NAME, quantize_int8
+from edge_export.report import ExportReport, VariantReport
+from edge_export.request import ExportRequest, resolve_metadata, with_quantization
+from edge_export.rss import peak_rss_mb
 
 log = logging.getLogger(__name__)
 

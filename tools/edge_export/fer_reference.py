@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .keras_reference import KerasReference
-from .measure import Fidelity, compare
+from edge_export.keras_reference import KerasReference
+from edge_export.measure import Fidelity, compare
 
 
 def tflite_probabilities(tflite: Path, batch_nhwc: np.ndarray) -> np.ndarray:

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from edge_daemon.inference.onnx_model import OnnxModel, RuntimeOptions
-
-from .progress import Progress
+from edge_export.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from .onnx_io import INPUT_NAME
-from .progress import Progress
+from edge_export.onnx_io import INPUT_NAME
+from edge_export.progress import Progress
 
 log = logging.getLogger(__name__)
 

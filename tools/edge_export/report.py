@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .measure import Fidelity
+from edge_export.measure import Fidelity
 
 
 @dataclass

@@ -8,11 +8,10 @@ from pathlib import Path
 import torch
 
 from edge_daemon.inference.metadata import CropRule, ModelMetadata, ModelMetadataError
-
-from . import EXPORTER_VERSION
-from .archs import Arch
-from .checkpoint import input_channels, output_width
-from .errors import ExportError
+from edge_export import EXPORTER_VERSION
+from edge_export.archs import Arch
+from edge_export.checkpoint import input_channels, output_width
+from edge_export.errors import ExportError
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ def _run_onnx(args: argparse.Namespace) -> None:
 def _run_torch(args: argparse.Namespace) -> None:
     import torch
 
-    from .archs import get_arch
-    from .checkpoint import load_state_dict
+    from edge_export.archs import get_arch
+    from edge_export.checkpoint import load_state_dict
 
     torch.set_num_threads(args.threads)
     state = load_state_dict(args.state_dict)

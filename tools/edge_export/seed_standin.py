@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .archs import get_arch
-from .faces import default_face_set, image_files
+from edge_export.archs import get_arch
+from edge_export.faces import default_face_set, image_files
 
 log = logging.getLogger(__name__)
 

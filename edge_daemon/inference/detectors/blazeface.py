@@ -22,10 +22,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...records import Box, Detection
-from ..onnx_model import ModelLoadError, OnnxModel, RuntimeOptions
-from .base import as_bgr
-from .ssd import VARIANTS, BlazeFaceVariant, RawFaces, decode, ssd_anchors, weighted_nms
+from edge_daemon.config.detector import BlazeFaceConfig
+from edge_daemon.core.frames import to_bgr8
+from edge_daemon.core.records import Box, Detection
+from edge_daemon.inference.detectors.ssd import (
+    VARIANTS,
+    BlazeFaceVariant,
+    RawFaces,
+    decode,
+    ssd_anchors,
+    weighted_nms,
+)
+from edge_daemon.inference.onnx_model import ModelLoadError, OnnxModel, RuntimeOptions
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +181,14 @@ class BlazeFaceDetector:
                  self.variant.name, self.model.path, fmt.width, fmt.height, len(self.anchors),
                  self.score_threshold)
 
+    @classmethod
+    def from_config(cls, config: BlazeFaceConfig, options: RuntimeOptions,
+                    input_size: tuple[int, int] | None = None) -> BlazeFaceDetector:
+        """The detector of a `detector: {backend: blazeface}` section."""
+        where = {"variant": config.model} if config.named_model else {"model_path": config.model}
+        return cls(options=options, input_size=input_size, **where,
+                   score_threshold=config.score_threshold, nms_iou_threshold=config.nms_iou)
+
     def _find_outputs(self) -> tuple[int, int]:
         """Tell the regressor output from the score output; the run also warms the model up."""
         outputs = self.model.run(self.prepare(np.zeros((8, 8, 3), np.uint8))[0])
@@ -210,7 +226,7 @@ class BlazeFaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in a BGR uint8 frame (gray and BGRA accepted), best first, in its pixels."""
-        bgr = as_bgr(image)
+        bgr = to_bgr8(image)
         faces, placement = self.detect_raw(bgr)
         if not len(faces):
             return []

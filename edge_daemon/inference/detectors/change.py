@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...records import Box
+from edge_daemon.core.records import Box
 
 GRID_COLUMNS = 80
 CELL_DELTA = 12  # grey levels a cell must move by to count as changed

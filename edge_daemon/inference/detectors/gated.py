@@ -27,10 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...records import Box, Detection
-from .base import FaceDetector, as_bgr
-from .change import ChangeMap
-from .search import PyramidSearch, WholeFrameSearch
+from edge_daemon.core.frames import to_bgr8
+from edge_daemon.core.records import Box, Detection
+from edge_daemon.core.stages import FaceDetector
+from edge_daemon.inference.detectors.change import ChangeMap
+from edge_daemon.inference.detectors.search import PyramidSearch, WholeFrameSearch
 
 REFIND_MARGIN = 2.0  # side of the region a known face is looked for in / its box side
 REFIND_MIN_IOU = 0.3  # a face found there must overlap its last box this much to be it
@@ -111,7 +112,7 @@ class ChangeGatedDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """The faces in the frame: searched for, re-found or kept where nothing changed."""
-        bgr = as_bgr(image)
+        bgr = to_bgr8(image)
         small = self.change.shrink(bgr)
         changed = self.change.changed(small)
         outside = self._changed_outside(changed)

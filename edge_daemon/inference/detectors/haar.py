@@ -14,9 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...records import Box, Detection
-from ..onnx_model import ModelLoadError
-from .base import DetectorUnavailableError, as_bgr
+from edge_daemon.config.detector import HaarConfig
+from edge_daemon.core.frames import to_bgr8
+from edge_daemon.core.records import Box, Detection
+from edge_daemon.inference.detectors.errors import DetectorUnavailableError
+from edge_daemon.inference.onnx_model import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +77,19 @@ class HaarCascadeDetector:
         self._lock = threading.Lock()
         log.info("Haar cascade from %s (min face %d px)", self.path, self.min_face_size)
 
+    @classmethod
+    def from_config(cls, config: HaarConfig) -> HaarCascadeDetector:
+        """The detector of a `detector: {backend: haar}` section.
+
+        min_face_px is the cascade's smallest search window: the pipeline drops smaller
+        faces anyway, and a cascade that need not look for them runs several times faster.
+        """
+        return cls(None if config.model == "short" else config.model,
+                   min_face_size=config.min_face_px)
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All frontal faces in a BGR uint8 frame (gray and BGRA accepted), largest first."""
-        bgr = as_bgr(image)
+        bgr = to_bgr8(image)
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         side = round(self.min_face_size)
         with self._lock:

@@ -14,9 +14,11 @@ import threading
 import cv2
 import numpy as np
 
-from ...records import Box, Detection
-from .base import DetectorUnavailableError, as_bgr
-from .ssd import VARIANTS
+from edge_daemon.config.detector import MediaPipeConfig
+from edge_daemon.core.frames import to_bgr8
+from edge_daemon.core.records import Box, Detection
+from edge_daemon.inference.detectors.errors import DetectorUnavailableError
+from edge_daemon.inference.detectors.ssd import VARIANTS
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,14 @@ class MediaPipeDetector:
         log.info("MediaPipe face detection (%s range, mediapipe %s)",
                  variant, getattr(mediapipe, "__version__", "?"))
 
+    @classmethod
+    def from_config(cls, config: MediaPipeConfig) -> MediaPipeDetector:
+        """The detector of a `detector: {backend: mediapipe}` section."""
+        return cls(variant=config.model, score_threshold=config.score_threshold)
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in a BGR uint8 frame (gray and BGRA accepted), best first, in its pixels."""
-        bgr = as_bgr(image)
+        bgr = to_bgr8(image)
         h, w = bgr.shape[:2]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         with self._lock:

@@ -20,8 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...records import Detection
-from .base import FaceDetector, as_bgr
+from edge_daemon.core.frames import to_bgr8
+from edge_daemon.core.records import Detection
+from edge_daemon.core.stages import FaceDetector
 
 COARSE_SHARE = 4  # the coarse canvas is this many times narrower than the fine one
 COARSE_MIN_WIDTH = 64
@@ -97,5 +98,5 @@ class WholeFrameSearch:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in the frame, best first, in its pixels."""
-        bgr = as_bgr(image)
+        bgr = to_bgr8(image)
         return self.for_frame(bgr.shape[:2]).detect(bgr)

@@ -1,16 +1,13 @@
-"""The local HTTP/WebSocket server: results stream, the seed's protocol, the live page.
+"""The local HTTP/WebSocket server: the results stream, the live page, and the seed's API.
 
-    sink = websocket_sink(config.websocket, cameras, detector, classifier)
+    sink = WebSocketSink(config.websocket, cameras, api=SeedApi(...), token=token)
     sink.start(); sink.publish(result, frame); sink.stop(timeout)
 
 Modules: sink (thread, loop, publish), server (routing, tokens, limits), stream (results
-to subscribers), seed (the seed's protocol), images (data URLs, header sizes), inference
-(detector + classifier on demand), preview (JPEG previews), page (the page's files).
+to subscribers), preview (JPEG previews), page (the page's files). The seed's protocol at
+`/` is served by the API handed in (edge_daemon.seed_api), not by this package.
 """
 
-from .inference import ImageEmotion, OnDemandInference
-from .sink import WebSocketSetupError, WebSocketSink, websocket_sink
-from .stats import WebSocketStats
+from edge_daemon.sinks.websocket.sink import WebSocketSetupError, WebSocketSink
 
-__all__ = ["ImageEmotion", "OnDemandInference", "WebSocketSetupError", "WebSocketSink",
-           "WebSocketStats", "websocket_sink"]
+__all__ = ["WebSocketSetupError", "WebSocketSink"]

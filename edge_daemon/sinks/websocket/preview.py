@@ -7,7 +7,7 @@ import base64
 import cv2
 import numpy as np
 
-from .stream import compact
+from edge_daemon.sinks.websocket.stream import compact
 
 
 def preview_message(camera: str, frame_index: int, image: np.ndarray, max_width: int,

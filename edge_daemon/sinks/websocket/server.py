@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -23,15 +24,13 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from ...config.websocket import WebSocketConfig
-from ...records import FrameResult
-from ...throttle import LogThrottle
-from .inference import OnDemandInference
-from .page import StaticFile, load_page_files
-from .preview import preview_message
-from .seed import SeedSession
-from .stats import WebSocketStats
-from .stream import StreamHub
+from edge_daemon.config.websocket import WebSocketConfig
+from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.records import FrameResult
+from edge_daemon.core.stats import WebSocketStats
+from edge_daemon.sinks.websocket.page import StaticFile, load_page_files
+from edge_daemon.sinks.websocket.preview import preview_message
+from edge_daemon.sinks.websocket.stream import StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +80,41 @@ def _given_token(request: Request, query: dict[str, list[str]]) -> str | None:
     return values[-1] if values else None
 
 
+class InboundApi(Protocol):
+    """A request/answer API the server hosts at `/` (the seed's protocol: seed_api)."""
+
+    @property
+    def labels(self) -> Sequence[str]:
+        """The emotion model's labels (also served at /labels)."""
+        ...
+
+    @property
+    def model_name(self) -> str:
+        """The emotion model's name (served at /labels)."""
+        ...
+
+    async def serve(self, connection: ServerConnection, stats: WebSocketStats) -> None:
+        """Serve one admitted connection until it closes, counting into stats."""
+        ...
+
+    def shutdown(self) -> None:
+        """Release the API's threads."""
+        ...
+
+
 class WebSocketServer:
     """What the server does per request and connection (used on its event loop only)."""
 
     def __init__(self, config: WebSocketConfig, cameras: Sequence[str],
-                 inference: OnDemandInference, token: str | None,
+                 api: InboundApi, token: str | None,
                  stats: WebSocketStats) -> None:
         self.config = config
-        self.inference = inference
+        self.api = api
         self.token = token
         self.stats = stats
-        self.hub = StreamHub(cameras, inference.labels, config.preview,
+        self.hub = StreamHub(cameras, api.labels, config.preview,
                              config.client_queue_size, stats)
         self.files: dict[str, StaticFile] = load_page_files()
-        self.seed_pool = ThreadPoolExecutor(config.seed_workers, thread_name_prefix="ws-seed")
-        # Client images are decoded apart from inference: a decode that overruns its bound
-        # holds one of these threads, never an inference thread.
-        self.decode_pool = ThreadPoolExecutor(config.seed_workers + 1,
-                                              thread_name_prefix="ws-decode")
         self.preview_pool = ThreadPoolExecutor(1, thread_name_prefix="ws-preview")
         self._previews_in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
@@ -134,8 +150,8 @@ class WebSocketServer:
             if refusal is not None:
                 return refusal
             if path == "/labels":
-                return json_response({"labels": list(self.inference.labels),
-                                      "model": self.inference.model_name})
+                return json_response({"labels": list(self.api.labels),
+                                      "model": self.api.model_name})
             return json_response({**self.stats.as_dict(), "cameras": self.hub.cameras,
                                   "clients": self._client_list()})
         if path == "/stream":
@@ -211,18 +227,9 @@ class WebSocketServer:
                 preview = query.get("preview", ["0"])[-1].lower() in ("1", "true", "yes")
                 await self.hub.serve(connection, query.get("camera", [None])[-1], preview)
             else:
-                await self._seed(connection)
+                await self.api.serve(connection, self.stats)
         finally:
             self._admitted.discard(connection)
-
-    async def _seed(self, connection: ServerConnection) -> None:
-        self.stats.seed_clients += 1
-        try:
-            await SeedSession(connection, self.inference, self.seed_pool,
-                              self.config.max_image_pixels, self.config.seed_rate_limit,
-                              self.stats, self._log, self.decode_pool).run()
-        finally:
-            self.stats.seed_clients -= 1
 
     # ------------------------------------------------------------------ results
     def on_result(self, result: FrameResult, image: np.ndarray | None) -> None:
@@ -252,6 +259,5 @@ class WebSocketServer:
 
     def shutdown(self) -> None:
         """Stop the thread pools (work in hand is abandoned)."""
-        self.seed_pool.shutdown(wait=False, cancel_futures=True)
-        self.decode_pool.shutdown(wait=False, cancel_futures=True)
+        self.api.shutdown()
         self.preview_pool.shutdown(wait=False, cancel_futures=True)

@@ -14,21 +14,17 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from ...config.secrets import read_secret
-from ...config.websocket import WS_TOKEN_ENV, WebSocketConfig
-from ...inference.classifier import EmotionClassifier
-from ...inference.detectors.base import FaceDetector
-from ...records import Frame, FrameResult
-from ...throttle import LogThrottle
-from .inference import OnDemandInference
-from .server import WebSocketServer
-from .stats import WebSocketStats
+from edge_daemon.config.websocket import WS_TOKEN_ENV, WebSocketConfig
+from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.records import Frame, FrameResult
+from edge_daemon.core.stats import WebSocketStats
+from edge_daemon.sinks.websocket.server import InboundApi, WebSocketServer
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +89,8 @@ class WebSocketSink:
     name = "websocket"
 
     def __init__(self, config: WebSocketConfig, cameras: Sequence[str],
-                 inference: OnDemandInference, token: str | None = None) -> None:
+                 api: InboundApi, token: str | None = None) -> None:
+        """api: what answers at `/` (the seed's protocol); token: required of clients."""
         if config.needs_token() and not token:
             raise WebSocketSetupError(
                 f"websocket.host {config.host} is reachable from the network but no token "
@@ -102,7 +99,7 @@ class WebSocketSink:
         self.config = config
         self.stats = WebSocketStats()
         try:
-            self.server = WebSocketServer(config, cameras, inference, token, self.stats)
+            self.server = WebSocketServer(config, cameras, api, token, self.stats)
         except OSError as exc:  # the page's files are missing from the installation
             raise WebSocketSetupError(str(exc)) from None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -185,6 +182,11 @@ class WebSocketSink:
             return server
         return None
 
+    @property
+    def connected(self) -> None:
+        """The server has no upstream link to report."""
+        return None
+
     def stop(self, timeout: float) -> None:
         """Close every connection (1001) and the listening socket, within timeout seconds."""
         loop, stop_event = self._loop, self._stop_event
@@ -232,17 +234,3 @@ class WebSocketSink:
             if self._deliver_log.allow(type(exc).__name__) is not None:
                 log.error("camera %s: result not streamed: %s: %s", result.camera,
                           type(exc).__name__, exc)
-
-
-def websocket_sink(config: WebSocketConfig, cameras: Sequence[str], detector: FaceDetector,
-                   classifier: EmotionClassifier,
-                   environ: Mapping[str, str] | None = None) -> WebSocketSink:
-    """The sink for the app: the token from the environment or a credential, the models.
-
-    Raises SecretError (unreadable credential) or WebSocketSetupError.
-    """
-    secret = read_secret(WS_TOKEN_ENV, config.token_credential, environ)
-    if secret is not None:
-        log.info("WebSocket token from %s", secret.origin)
-    return WebSocketSink(config, cameras, OnDemandInference(detector, classifier),
-                         token=secret.value if secret else None)

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from ... import __version__
-from ...records import FrameResult
-from ..mqtt_payloads import encode, results_payload
-from .stats import WebSocketStats
+from edge_daemon import __version__
+from edge_daemon.core.records import FrameResult
+from edge_daemon.core.stats import WebSocketStats
+from edge_daemon.sinks.results_json import encode, results_payload
 
 SKIPPED_NOTICE_INTERVAL_S = 1.0
 # Bytes the kernel may hold for a stream client (Linux doubles it): small, so that a stalled

@@ -9,12 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_daemon.sinks.websocket.images import (
-    ImageError,
-    data_url_bytes,
-    decode_image,
-    image_size,
-)
+from edge_daemon.seed_api.images import ImageError, data_url_bytes, decode_image, image_size
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime, timezone
 
 import cv2
 import numpy as np
 
-from ..inference.crop import FacePreprocessor, crop_box
-from ..records import FaceResult, Frame, FrameResult
+from edge_daemon.core.records import FaceResult, Frame, FrameResult
+from edge_daemon.core.stages import FaceCrops
 
 SIDECAR_SCHEMA = 1
 BOX_BGR = (80, 220, 60)  # green
@@ -39,12 +38,12 @@ def face_suffix(index: int) -> str:
 
 
 
-def sample_images(result: FrameResult, frame: Frame, preprocessor: FacePreprocessor,
+def sample_images(result: FrameResult, frame: Frame, model_view: FaceCrops,
                   kinds: Sequence[str], quality: int) -> list[tuple[str, bytes]]:
     """(suffix, JPEG bytes) of the face crops and/or the boxed frame, as configured."""
     images: list[tuple[str, bytes]] = []
     if "face" in kinds:
-        crops = preprocessor.crops(frame.image, [face.box for face in result.faces])
+        crops = model_view.crops(frame.image, [face.box for face in result.faces])
         images += [(face_suffix(i), encode_jpeg(crop, quality)) for i, crop in enumerate(crops)]
     if "frame" in kinds:
         images.append((FRAME_SUFFIX, encode_jpeg(boxed_frame(frame.image, result.faces),
@@ -69,14 +68,13 @@ def boxed_frame(image: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
     return canvas
 
 
-def sidecar_json(result: FrameResult, frame: Frame, preprocessor: FacePreprocessor, key: str,
+def sidecar_json(result: FrameResult, frame: Frame, model_view: FaceCrops, key: str,
                  images: Sequence[tuple[str, bytes]]) -> bytes:
     """The sample's JSON sidecar: what was seen, what the model said, which files hold it."""
-    meta = preprocessor.meta
     names = {suffix: key + suffix for suffix, _ in images}
     faces = []
     for i, face in enumerate(result.faces):
-        crop = crop_box(face.box, meta.crop, frame.width, frame.height)
+        crop = model_view.crop_region(face.box, frame.width, frame.height)
         faces.append({
             "image": names.get(face_suffix(i)),
             "track_id": face.track_id,
@@ -99,10 +97,7 @@ def sidecar_json(result: FrameResult, frame: Frame, preprocessor: FacePreprocess
         "height": result.height,
         "camera_emotion": result.camera_emotion,
         "labels": list(result.labels),
-        "model": {"name": meta.name, "arch": meta.arch, "quantization": meta.quantization,
-                  "input": {"width": meta.input_width, "height": meta.input_height,
-                            "channels": meta.channels},
-                  "crop_rule": asdict(meta.crop)},
+        "model": model_view.model_facts(),
         "frame_image": names.get(FRAME_SUFFIX),
         "faces": faces,
     }

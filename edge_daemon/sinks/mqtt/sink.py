@@ -15,18 +15,22 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from .. import __version__
-from ..config.mqtt import MqttConfig
-from ..records import CameraStatus, Frame, FrameResult
-from .homeassistant import discovery_messages, discovery_subscription, discovery_topics
-from .mqtt_offline import OfflineQueue, OutageLog, PendingMessage
-from .mqtt_payloads import (
+from edge_daemon import __version__
+from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.core.records import CameraStatus, Frame, FrameResult
+from edge_daemon.core.stats import MqttStats
+from edge_daemon.sinks.mqtt.homeassistant import (
+    discovery_messages,
+    discovery_subscription,
+    discovery_topics,
+)
+from edge_daemon.sinks.mqtt.offline import OfflineQueue, OutageLog, PendingMessage
+from edge_daemon.sinks.mqtt.payloads import (
     OFFLINE,
     ONLINE,
     STOPPED,
@@ -34,10 +38,9 @@ from .mqtt_payloads import (
     attributes_payload,
     check_camera_name,
     emotion_state,
-    encode,
-    results_payload,
     status_payload,
 )
+from edge_daemon.sinks.results_json import encode, results_payload
 
 log = logging.getLogger(__name__)
 _paho_log = log.getChild("paho")
@@ -45,19 +48,6 @@ _paho_log = log.getChild("paho")
 
 class MqttSetupError(ValueError):
     """The MQTT sink cannot be set up from this config (TLS files, credentials, names)."""
-
-
-@dataclass
-class MqttStats:
-    """Counters of the MQTT sink, read by the metrics sink."""
-
-    connected: bool = False
-    published: int = 0  # messages handed to the broker (QoS 0 written, QoS 1/2 acknowledged)
-    queued: int = 0  # results waiting in the offline queue now
-    dropped: int = 0  # results lost: offline queue full, paho's queue full, or shutdown
-    reconnects: int = 0  # successful connections after the first
-    connect_failures: int = 0  # attempts that failed (unreachable broker or refused CONNACK)
-    last_error: str = ""
 
 
 def _refusal_hint(reason: str) -> str:
@@ -238,6 +228,11 @@ class MqttSink:
             topics += discovery_topics(self.config, camera)
         for topic in topics:
             self._client.publish(topic, b"", qos=1, retain=True)
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker."""
+        return self.stats.connected
 
     def stop(self, timeout: float) -> None:
         """Publish `stopped`, flush for at most timeout seconds, then disconnect."""

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -30,14 +30,14 @@ from prometheus_client import (
     start_http_server,
 )
 
-from ..config.metrics import MetricsConfig
-from ..inference.classifier import EmotionClassifier
-from ..pipeline import CameraLoop
-from ..records import Frame, FrameResult
-from ..sources.base import FrameSource
-from .metrics_view import PREFIX, BuildInfo, CameraState, PipelineView, StatsCollector
-from .mqtt import MqttSink
-from .snapshots import SnapshotSink
+from edge_daemon.config.metrics import MetricsConfig
+from edge_daemon.core.records import Frame, FrameResult
+from edge_daemon.sinks.metrics.collector import (
+    PREFIX,
+    CameraState,
+    PipelineView,
+    StatsCollector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,11 @@ class MetricsSink:
             self._server_thread.join(timeout)
 
     @property
+    def connected(self) -> None:
+        """Prometheus connects to this sink, not the other way round: nothing to report."""
+        return None
+
+    @property
     def serving(self) -> bool:
         """True while the HTTP endpoint is listening."""
         return self._server is not None
@@ -217,23 +222,3 @@ class MetricsSink:
         while not self._stopping.wait(BIND_RETRY_S):
             if self._bind(first=False):
                 return
-
-
-def observe_pipeline(sinks: Sequence[object], classifier: EmotionClassifier, detector: str,
-                     sources: Mapping[str, FrameSource],
-                     loops: Sequence[CameraLoop]) -> None:
-    """Point the metrics sink among sinks (if any) at these stages and models."""
-    metrics = next((s for s in sinks if isinstance(s, MetricsSink)), None)
-    if metrics is None:
-        return
-    meta = classifier.meta
-    build = BuildInfo(model=meta.name, model_arch=meta.arch, labels=meta.labels,
-                      quantization=meta.quantization, provider=classifier.model.providers[0],
-                      detector=detector)
-    metrics.observe(PipelineView(
-        build=build,
-        sources={name: source.stats for name, source in sources.items()},
-        loops={loop.name: loop.stats for loop in loops},
-        mqtt=next((s.stats for s in sinks if isinstance(s, MqttSink)), None),
-        snapshots=next((s.stats for s in sinks if isinstance(s, SnapshotSink)), None),
-    ))

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...inference.classifier import EmotionClassifier
-from ...inference.detectors.base import FaceDetector
-from ...records import Box
+from edge_daemon.core.records import Box
+from edge_daemon.core.stages import FaceDetector
+from edge_daemon.inference.classifier import EmotionClassifier
 
 
 @dataclass(frozen=True)

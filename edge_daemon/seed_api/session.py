@@ -26,10 +26,10 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from ...throttle import LogThrottle
-from .images import ImageError, data_url_bytes, decode_image
-from .inference import ImageEmotion, OnDemandInference
-from .stats import WebSocketStats
+from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.stats import WebSocketStats
+from edge_daemon.seed_api.images import ImageError, data_url_bytes, decode_image
+from edge_daemon.seed_api.inference import ImageEmotion, OnDemandInference
 
 log = logging.getLogger(__name__)
 

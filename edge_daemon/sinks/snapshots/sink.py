@@ -17,33 +17,19 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 
-from ..config.snapshots import SnapshotsConfig
-from ..inference.crop import FacePreprocessor
-from ..records import Frame, FrameResult
-from .snapshot_sample import sample_images, sidecar_json
-from .snapshot_store import SIDECAR, SnapshotStore, sample_key
+from edge_daemon.config.snapshots import SnapshotsConfig
+from edge_daemon.core.records import Frame, FrameResult
+from edge_daemon.core.stages import FaceCrops
+from edge_daemon.core.stats import SnapshotStats
+from edge_daemon.sinks.snapshots.sample import sample_images, sidecar_json
+from edge_daemon.sinks.snapshots.store import SIDECAR, SnapshotStore, sample_key
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 4  # samples waiting for the saver; more means the disk cannot keep up
 RETENTION_CHECK_S = 60.0  # age limit checked (and the directory re-read) this often
 RESCAN_EVERY = 10  # re-read the directory every this many retention checks
-
-
-@dataclass
-class SnapshotStats:
-    """Counters of the snapshot saver, read by the metrics sink (per camera where keyed)."""
-
-    saved: dict[str, int] = field(default_factory=dict)
-    failed: dict[str, int] = field(default_factory=dict)
-    dropped: dict[str, int] = field(default_factory=dict)  # saver busy: sample skipped
-    deleted: dict[str, int] = field(default_factory=dict)  # by retention, "age" or "size"
-    stored_samples: int = 0
-    stored_bytes: int = 0
-    failing: bool = False
-    last_error: str = ""
 
 
 def _bump(counts: dict[str, int], key: str, by: int = 1) -> None:
@@ -55,11 +41,11 @@ class SnapshotSink:
 
     name = "snapshots"
 
-    def __init__(self, config: SnapshotsConfig, preprocessor: FacePreprocessor,
+    def __init__(self, config: SnapshotsConfig, model_view: FaceCrops,
                  queue_size: int = QUEUE_SIZE) -> None:
-        """preprocessor: the classifier's own, so crops follow the model's crop rule."""
+        """model_view: the classifier's preprocessor, so crops follow the model's crop rule."""
         self.config = config
-        self.preprocessor = preprocessor
+        self.model_view = model_view
         self.stats = SnapshotStats()
         max_age = config.max_age_days * 86400 if config.max_age_days is not None else None
         self.store = SnapshotStore(config.directory, max_age, int(config.max_total_mb * 1e6))
@@ -93,6 +79,11 @@ class SnapshotSink:
             self._queue.put_nowait((result, frame))  # the frame is read-only: no copy needed
         except queue.Full:
             _bump(self.stats.dropped, result.camera)
+
+    @property
+    def connected(self) -> None:
+        """Writing to a disk has no link to report (failures are in stats)."""
+        return None
 
     def stop(self, timeout: float) -> None:
         """Write what is queued (for at most timeout seconds), then end the saver."""
@@ -146,11 +137,11 @@ class SnapshotSink:
         primary = result.primary
         emotion = result.camera_emotion or (primary.emotion if primary else None) or "none"
         try:
-            images = sample_images(result, frame, self.preprocessor, self.config.save,
+            images = sample_images(result, frame, self.model_view, self.config.save,
                                    self.config.jpeg_quality)
             key = self.store.unique_key(sample_key(result.timestamp, camera, emotion),
                                         [suffix for suffix, _ in images] + [SIDECAR])
-            sidecar = sidecar_json(result, frame, self.preprocessor, key, images)
+            sidecar = sidecar_json(result, frame, self.model_view, key, images)
             self.store.write(key, [*images, (SIDECAR, sidecar)])
         except Exception as exc:  # OSError above all; never let the saver thread die
             self._count_failure(camera)

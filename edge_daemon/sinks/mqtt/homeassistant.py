@@ -19,9 +19,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .. import __version__
-from ..config.mqtt import MqttConfig
-from .mqtt_payloads import OFFLINE, ONLINE, TopicLayout, check_camera_name, encode
+from edge_daemon import __version__
+from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.sinks.mqtt.payloads import OFFLINE, ONLINE, TopicLayout, check_camera_name
+from edge_daemon.sinks.results_json import encode
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 

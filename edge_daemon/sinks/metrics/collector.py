@@ -23,11 +23,8 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from .. import __version__
-from ..pipeline import LoopStats
-from ..sources.base import SourceStats
-from .mqtt import MqttStats
-from .snapshots import SnapshotStats
+from edge_daemon import __version__
+from edge_daemon.core.stats import LoopStats, MqttStats, SnapshotStats, SourceStats
 
 PREFIX = "emotion_edge_"
 NO_FACE = "none"  # the dominant-emotion state while a camera sees no face
