@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import importlib
+import platform
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +45,17 @@ class ProbeReport:
     def as_dict(self) -> dict:
         """The report as plain data (for --json)."""
         return asdict(self)
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def probe_v4l2(pattern: str = "/dev/video*") -> list[CameraProbe]:

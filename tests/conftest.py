@@ -16,7 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge_daemon.bench.broker import free_port, terminate, wait_listening
+from edge_daemon.mosquitto import free_port, terminate, wait_listening
 
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = Path(os.environ.get("EMOTION_EDGE_ASSETS", REPO / ".assets"))

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from polling import wait_until
 
-from edge_daemon.bench.broker import free_port
+from edge_daemon.mosquitto import free_port
 
 MQTT_PASSWORD = "mqtt-pa55word-xyz"
 WS_TOKEN = "ws-t0ken-value-xyz"

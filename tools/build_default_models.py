@@ -25,26 +25,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tools")]
+import build_face_set
+import convert_blazeface
+import fetch_assets
+import numpy as np
+import torch
+from edge_export import EXPORTER_VERSION
+from edge_export import cli as export_cli
+from edge_export.faces import load_faces
+from edge_export.fer_reference import check_against_fer
+from edge_models.digest import sha256_of
+from edge_models.keras_h5 import convert_keras_mini_xception
 
-import build_face_set  # noqa: E402
-import convert_blazeface  # noqa: E402
-import fetch_assets  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from edge_export import EXPORTER_VERSION  # noqa: E402
-from edge_export import cli as export_cli  # noqa: E402
-from edge_export.checkpoint import sha256_of  # noqa: E402
-from edge_export.faces import load_faces  # noqa: E402
-from edge_export.fer_reference import check_against_fer  # noqa: E402
-from edge_export.keras_h5 import convert_keras_mini_xception  # noqa: E402
-
-from edge_daemon.inference.classifier import EmotionClassifier  # noqa: E402
-from edge_daemon.inference.detectors.blazeface import MODELS_DIR  # noqa: E402
+from edge_daemon.inference.classifier import EmotionClassifier
+from edge_daemon.inference.detectors.blazeface import MODELS_DIR
 
 log = logging.getLogger("build_default_models")
 
+REPO = Path(__file__).resolve().parent.parent
 ASSETS = Path(os.environ.get("EMOTION_EDGE_ASSETS", REPO / ".assets"))
 COMMAND = "python tools/build_default_models.py"
 EMOTION_FILE = "emotion_mini_xception.onnx"
@@ -198,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     models_dir = args.models_dir.resolve()
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    for name in ("build_default_models", "convert_blazeface", "edge_export"):
+    for name in ("build_default_models", "convert_blazeface", "edge_export", "edge_models"):
         logging.getLogger(name).setLevel(logging.INFO)
     # The export's report names its folders relative to the checkout, as committed.
     os.chdir(REPO)

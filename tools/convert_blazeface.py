@@ -24,28 +24,23 @@ import sys
 import tempfile
 from pathlib import Path
 
+import blazeface_graph
 import cv2
 import numpy as np
 import onnx
+from fetch_assets import sha256_of
 from onnx import TensorProto, helper, numpy_helper
 
-REPO = Path(__file__).resolve().parent.parent
-# Run as a script from a checkout, or imported by the tests: the daemon's letterbox and the
-# graph rewrites beside this file.
-sys.path[:0] = [str(REPO), str(REPO / "tools")]
-
-import blazeface_graph  # noqa: E402
-from fetch_assets import sha256_of  # noqa: E402
-
-from edge_daemon.inference.detectors.blazeface import (  # noqa: E402
+from edge_daemon.inference.detectors.blazeface import (
     MODELS_DIR,
     letterbox_into,
     model_file,
 )
-from edge_daemon.inference.detectors.ssd import VARIANTS  # noqa: E402
+from edge_daemon.inference.detectors.ssd import VARIANTS
 
 log = logging.getLogger("convert_blazeface")
 
+REPO = Path(__file__).resolve().parent.parent
 ASSETS = Path(os.environ.get("EMOTION_EDGE_ASSETS", REPO / ".assets"))
 TFLITE_FILES = {"short": "face_detection_short_range.tflite",
                 "full": "face_detection_full_range.tflite"}

@@ -20,6 +20,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from edge_models.digest import sha256_of
+
 REPO = Path(__file__).resolve().parent.parent
 ASSET_LIST = REPO / "tools" / "assets.json"
 DEFAULT_DEST = REPO / ".assets"
@@ -27,15 +29,6 @@ DEFAULT_DEST = REPO / ".assets"
 
 class AssetError(RuntimeError):
     """A pinned asset could not be fetched or did not match its checksum."""
-
-
-def sha256_of(path: Path) -> str:
-    """Return the hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(requirement: str, fmt: str, into: Path) -> Path:

@@ -28,9 +28,7 @@ import numpy as np
 import onnxruntime
 
 from edge_daemon import __version__
-from edge_daemon.bench.broker import BrokerError, LocalBroker
 from edge_daemon.bench.daemon_probe import ProbeError, ProbeResult, daemon_config, probe_daemon
-from edge_daemon.bench.machine import cpu_name
 from edge_daemon.bench.options import DEFAULT_VIDEO
 from edge_daemon.bench.report import comparisons, format_table, targets, write_json, write_plot
 from edge_daemon.bench.scenes import (
@@ -57,6 +55,8 @@ from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.crop import FacePreprocessor
 from edge_daemon.inference.metadata import ModelMetadata
 from edge_daemon.inference.onnx_model import ModelLoadError
+from edge_daemon.mosquitto import BrokerError, LocalBroker
+from edge_daemon.probe import cpu_name
 from edge_daemon.sinks.mqtt.sink import MqttSink
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -143,11 +143,11 @@ def _calibration_faces(meta: ModelMetadata, scenes: list[Scene], limit: int) -> 
 
 def _models(args: argparse.Namespace, settings: Settings, scenes: list[Scene],
             assets: Path, work: Path) -> Models:
-    from edge_daemon.bench import torch_side
+    from edge_models import torch_rows
 
     fp32 = ClassifierConfig().model_path()
     models = Models(fp32, EmotionClassifier(fp32).meta, seed=args.seed_model)
-    missing = "--no-torch given" if args.no_torch else torch_side.torch_missing()
+    missing = "--no-torch given" if args.no_torch else torch_rows.torch_missing()
     if missing:
         for key in ("int8", "torch", *(("seed-torch",) if args.seed_model else ())):
             models.skipped[key] = missing
@@ -155,17 +155,17 @@ def _models(args: argparse.Namespace, settings: Settings, scenes: list[Scene],
     faces = _calibration_faces(models.meta, scenes, settings.calibration_faces)
     if len(faces):
         _say("building the int8 mini-Xception with the export tool's recipe")
-        models.int8 = torch_side.build_int8(fp32, models.meta, faces,
+        models.int8 = torch_rows.build_int8(fp32, models.meta, faces,
                                             work / "mini_xception.int8.onnx")
         models.notes["int8"] = (f"quantized here, calibrated on {len(faces)} of the bench's "
                                 "face crops (speed only; fidelity is the export tool's job)")
     else:
         models.skipped["int8"] = "no face found in the frames to calibrate on"
     _say("loading the PyTorch modules")
-    models.mini_torch, models.notes["torch"] = torch_side.mini_xception(models.meta, assets)
+    models.mini_torch, models.notes["torch"] = torch_rows.mini_xception(models.meta, assets)
     if args.seed_model:
         seed_meta = EmotionClassifier(args.seed_model).meta
-        models.seed_torch, models.notes["seed-torch"] = torch_side.seed_network(
+        models.seed_torch, models.notes["seed-torch"] = torch_rows.seed_network(
             seed_meta, args.seed_state_dict)
     return models
 
@@ -236,7 +236,7 @@ def _daemon_runs(args: argparse.Namespace, settings: Settings, video: Path, host
 def _model_memory(args: argparse.Namespace, models: Models) -> dict[str, float | None]:
     if not args.seed_model:
         return {}
-    from edge_export.rss import peak_rss_mb
+    from edge_models.rss import peak_rss_mb
 
     _say("peak memory of the seed model alone")
     out = {"seed-onnx": peak_rss_mb(["--threads", "1", "onnx", str(args.seed_model)])}

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from edge_daemon.bench.broker import free_port
+from edge_daemon.mosquitto import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RSS_SAMPLE_S = 0.5

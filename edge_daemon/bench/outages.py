@@ -16,7 +16,6 @@ import time
 import uuid
 from pathlib import Path
 
-from edge_daemon.bench.broker import LocalBroker
 from edge_daemon.bench.daemon_probe import (
     ProbeError,
     ResultsListener,
@@ -24,6 +23,7 @@ from edge_daemon.bench.daemon_probe import (
     _wait_first,
     daemon_config,
 )
+from edge_daemon.mosquitto import LocalBroker
 
 SETTLE_S = 3.0  # results flowing steadily before each outage
 WAIT_BACK_S = 120.0  # longest wait for the first result after the broker is back

@@ -105,7 +105,7 @@ def _onnx_variant(key: str, title: str, path: Path, threads: int, detector: Face
 
 def _torch_variant(key: str, module: Any, meta: ModelMetadata, threads: int,
                    detector: FaceDetector, note: str) -> Variant:
-    from edge_daemon.bench.torch_side import TorchEagerClassifier
+    from edge_models.torch_rows import TorchEagerClassifier
 
     eager = TorchEagerClassifier(module, threads)
     return Variant(key, TITLES[key], threads, detector, FacePreprocessor(meta),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_daemon.config.base import Section
+from edge_daemon.core.package_data import package_dir
 
-# The bundled default, relative to the edge_daemon package (resolved by the app, not here, so
-# the JSON Schema and error messages stay the same on every machine).
-BUNDLED_MODEL = "models/emotion_mini_xception.onnx"
+# The bundled default, in the package's models folder (resolved when asked for, so that the
+# JSON Schema and error messages stay the same on every machine).
+BUNDLED_MODEL = "emotion_mini_xception.onnx"
 
 
 class ClassifierConfig(Section):
@@ -22,4 +23,4 @@ class ClassifierConfig(Section):
         """The configured model, or the bundled default inside the installed package."""
         if self.model is not None:
             return self.model
-        return Path(__file__).resolve().parent.parent / BUNDLED_MODEL
+        return package_dir("models") / BUNDLED_MODEL

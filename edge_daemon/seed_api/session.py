@@ -132,7 +132,7 @@ class SeedSession:
         self._errors = errors
         self._pending: str | bytes | None = None
         self._wake = asyncio.Event()
-        self._last_notice = -math.inf
+        self._notices = LogThrottle(RATE_NOTICE_INTERVAL_S)  # error replies, not log lines
 
     async def run(self) -> None:
         """Serve the connection until the client leaves or the server stops."""
@@ -149,9 +149,7 @@ class SeedSession:
     async def _received(self, message: str | bytes) -> None:
         if not self._bucket.take():
             self.stats.seed_rate_limited += 1
-            now = time.monotonic()
-            if now - self._last_notice >= RATE_NOTICE_INTERVAL_S:
-                self._last_notice = now
+            if self._notices.allow() is not None:
                 limit = self._bucket.rate
                 await self.connection.send(json.dumps({
                     "error": f"rate limit exceeded: at most {limit:g} messages per second; "

@@ -31,8 +31,9 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from edge_daemon.config.cameras import CameraConfig
+from edge_daemon.core.backoff import Backoff
 from edge_daemon.core.frames import FrameFormatError, to_bgr8
-from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.log_throttle import LogThrottle, OutageLog
 from edge_daemon.core.records import Frame
 from edge_daemon.core.stats import SourceStats
 
@@ -106,8 +107,7 @@ class CaptureSource(ABC):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._attempts: list[tuple[threading.Thread, _Attempt]] = []
-        self._last_reason = ""
-        self._last_reported = 0.0
+        self._outage = OutageLog(REMINDER_S)
         self._reject_log = LogThrottle(60.0)
 
     @classmethod  # noqa: B027 - not abstract: most backends work everywhere
@@ -190,7 +190,7 @@ class CaptureSource(ABC):
             self._cond.notify_all()
 
     def _supervise(self) -> None:
-        delay = self.camera.reopen_backoff_s
+        backoff = Backoff(self.camera.reopen_backoff_s, self.camera.reopen_backoff_max_s)
         while not self._stopping.is_set():
             attempt = _Attempt(started=time.monotonic())
             thread = threading.Thread(
@@ -208,12 +208,12 @@ class CaptureSource(ABC):
                 self._finish()
                 break
             if attempt.frames:
-                delay = self.camera.reopen_backoff_s  # it worked for a while: start over
+                backoff.reset()  # it worked for a while: start over
+            delay = backoff.next()
             self._report_failure(attempt.error or "the source failed", delay)
             if self._stopping.wait(delay):
                 break
             self.stats.reopen_attempts += 1
-            delay = min(delay * 2, self.camera.reopen_backoff_max_s)
         self.stats.connected = False
 
     def _watch(self, attempt: _Attempt) -> None:
@@ -313,22 +313,18 @@ class CaptureSource(ABC):
         self.stats.connected = True
         self.stats.last_error = ""
         height, width = image.shape[:2]
-        again = " again" if self._last_reason else ""
+        again = " again" if self._outage.end() is not None else ""
         log.info("camera %s: streaming%s from %s (%dx%d)",
                  self.name, again, self.describe(), width, height)
-        self._last_reason = ""
 
     def _report_failure(self, reason: str, delay: float) -> None:
         self.stats.last_error = reason
-        now = time.monotonic()
-        if reason != self._last_reason or now - self._last_reported >= REMINDER_S:
+        if self._outage.report(reason) is not None:
             log.warning("camera %s: %s; retrying in %g s (reopen attempts so far: %d)",
                         self.name, reason, delay, self.stats.reopen_attempts)
-            self._last_reported = now
         else:
             log.debug("camera %s: %s (reopen attempt %d)",
                       self.name, reason, self.stats.reopen_attempts)
-        self._last_reason = reason
 
     def _finish(self) -> None:
         log.info("camera %s: %s ended after %d frames",

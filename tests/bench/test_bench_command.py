@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_daemon.bench.broker import find_mosquitto
+from edge_daemon.mosquitto import find_mosquitto
 
 STAGES = {"detection", "preprocess", "classification", "tracking", "publish"}
 SUMMARY = {"n", "mean", "p50", "p95", "p99", "max"}

@@ -8,7 +8,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -18,18 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_daemon.mosquitto import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "config" / "grafana" / "emotion-edge-dashboard.json"
 PROVISIONING = REPO / "config" / "grafana" / "provisioning"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SCRAPE_S = 1
 CAMERA = "front_door"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def panels(dashboard: dict) -> list[dict]:

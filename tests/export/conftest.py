@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,7 @@ def face_set(assets: Path) -> Path:
     """The project's default face set (built from the registry assets if missing)."""
     folder = assets / "faces"
     if not (folder / "index.json").is_file():
-        sys.path.insert(0, str(REPO / "tools"))
-        import build_face_set
+        import build_face_set  # tools/ (pytest's pythonpath)
 
         build_face_set.build_face_set(assets)
     return folder
@@ -55,7 +53,7 @@ def fer_hdf5(assets: Path) -> Path:
 @pytest.fixture(scope="session")
 def fer_state_dict(fer_hdf5: Path, tmp_path_factory) -> Path:
     """fer's weights converted to a mini-xception state_dict file."""
-    from edge_export.keras_h5 import convert_keras_mini_xception
+    from edge_models.keras_h5 import convert_keras_mini_xception
 
     path = tmp_path_factory.mktemp("fer") / "mini_xception_fer.pt"
     torch.save(convert_keras_mini_xception(fer_hdf5), path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from edge_export.archs import ARCHS, UnknownArchError, get_arch
+from edge_models.archs import ARCHS, UnknownArchError, get_arch
 from torch import nn
 
 from edge_daemon.inference.metadata import CropRule

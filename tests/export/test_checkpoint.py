@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from edge_export.archs import get_arch
-from edge_export.checkpoint import check_fit, load_state_dict
-from edge_export.errors import ExportError
+from edge_models.archs import get_arch
+from edge_models.checkpoint import check_fit, load_state_dict
+from edge_models.errors import ExportError
 from torch import nn
 
 pytestmark = pytest.mark.export

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from edge_export.archs import get_arch
-from edge_export.checkpoint import sha256_of
 from edge_export.cli import main
 from edge_export.faces import load_faces
-from edge_export.quantize import INT8_NAME
+from edge_models.archs import get_arch
+from edge_models.digest import sha256_of
+from edge_models.quantize import INT8_NAME
 
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.metadata import CropRule

@@ -7,9 +7,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from edge_export.archs import get_arch
-from edge_export.graph_passes import fold_pool_padding
-from edge_export.onnx_io import export_fp32
+from edge_models.archs import get_arch
+from edge_models.graph_passes import fold_pool_padding
+from edge_models.onnx_io import export_fp32
 from onnx import TensorProto, helper, numpy_helper
 
 pytestmark = pytest.mark.export

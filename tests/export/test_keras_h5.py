@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from edge_export.archs import get_arch
 from edge_export.faces import load_faces
 from edge_export.fer_reference import check_against_fer
-from edge_export.keras_h5 import KerasConversionError, convert_keras_mini_xception
+from edge_models.archs import get_arch
+from edge_models.keras_h5 import KerasConversionError, convert_keras_mini_xception
 
 from edge_daemon.inference.metadata import ModelMetadata
 

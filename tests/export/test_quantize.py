@@ -17,8 +17,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from edge_export.onnx_io import INPUT_NAME, export_fp32
-from edge_export.quantize import quantize_int8
+from edge_models.onnx_io import INPUT_NAME, export_fp32
+from edge_models.quantize import quantize_int8
 from torch import nn
 
 pytestmark = pytest.mark.export

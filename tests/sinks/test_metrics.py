@@ -18,6 +18,7 @@ from edge_daemon.config.classifier import ClassifierConfig
 from edge_daemon.config.metrics import MetricsConfig
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import build_detector
+from edge_daemon.mosquitto import free_port
 from edge_daemon.pipeline import CameraLoop
 from edge_daemon.sinks.metrics import sink as metrics_module
 from edge_daemon.sinks.metrics.sink import LATENCY_BUCKETS, MetricsSink
@@ -27,12 +28,6 @@ LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # Labels whose values grow without bound (a new series per face or per frame).
 HIGH_CARDINALITY = {"track_id", "track", "id", "face", "frame", "frame_index", "index",
                     "timestamp", "time", "epoch", "path", "file"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(port: int) -> tuple[dict, str]:
@@ -192,7 +187,8 @@ def test_a_reload_that_renames_the_camera_moves_the_series(
 
 
 def test_a_taken_port_is_logged_once_and_bound_when_it_is_free(monkeypatch, caplog):
-    monkeypatch.setattr(metrics_module, "BIND_RETRY_S", 0.2)
+    monkeypatch.setattr(metrics_module, "BIND_RETRY_MIN_S", 0.2)
+    monkeypatch.setattr(metrics_module, "BIND_RETRY_MAX_S", 0.2)
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()

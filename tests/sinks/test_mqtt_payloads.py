@@ -9,7 +9,6 @@ import pytest
 
 from edge_daemon.config.mqtt import MqttConfig
 from edge_daemon.core.records import Box, FaceResult, FrameResult
-from edge_daemon.sinks.mqtt.offline import OfflineQueue, OutageLog, PendingMessage
 from edge_daemon.sinks.mqtt.payloads import TopicLayout, attributes_payload, emotion_state
 from edge_daemon.sinks.results_json import encode, iso_utc, results_payload
 
@@ -76,30 +75,3 @@ def test_topic_layout_and_camera_names():
     for bad in ("a/b", "a+", "#", ""):
         with pytest.raises(ValueError, match="cannot be used in an MQTT topic"):
             layout.results(bad)
-
-
-def test_offline_queue_drops_oldest_and_counts():
-    queue = OfflineQueue(3)
-    for i in range(5):
-        queue.push(PendingMessage("t", str(i).encode(), 0, False))
-    assert len(queue) == 3 and queue.dropped == 2
-    assert [m.payload for m in queue.drain()] == [b"2", b"3", b"4"]
-    assert len(queue) == 0
-    none = OfflineQueue(0)
-    none.push(PendingMessage("t", b"x", 0, False))
-    assert len(none) == 0 and none.dropped == 1
-
-
-def test_outage_log_first_then_slow_reminders_then_reset():
-    now = [0.0]
-    outage = OutageLog(interval=60.0, clock=lambda: now[0])
-    verdicts = []
-    for t in (0, 1, 2, 59, 61, 62, 130):
-        now[0] = t
-        verdicts.append(outage.report("unreachable"))
-    assert verdicts == ["first", None, None, None, "reminder", None, "reminder"]
-    assert outage.report("refused") == "first"  # a different problem is news
-    now[0] = 200.0
-    assert outage.end() == 200.0
-    assert outage.end() is None
-    assert outage.report("unreachable") == "first"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+import blazeface_graph  # tools/ (pytest's pythonpath)
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -15,8 +14,6 @@ from onnx import TensorProto, helper, numpy_helper
 from edge_daemon.inference.detectors.blazeface import MODELS_DIR, model_file
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
-blazeface_graph = importlib.import_module("blazeface_graph")
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:

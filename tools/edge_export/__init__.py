@@ -1,6 +1,8 @@
 """emotion-edge-export: a PyTorch state_dict becomes a self-describing, measured ONNX model.
 
-This package may import torch; the daemon (edge_daemon) never imports this package.
+The command (request, export, choice, measure, report); the networks, checkpoints and the
+int8 recipe it uses live in edge_models. It may import torch; the daemon (edge_daemon)
+never imports this package.
 """
 
 from __future__ import annotations

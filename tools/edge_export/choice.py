@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edge_export.errors import ExportError
+from edge_models.errors import ExportError
+
 from edge_export.report import VariantReport
 
 

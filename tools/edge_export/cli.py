@@ -12,9 +12,10 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from edge_models.archs import ARCHS
+
 from edge_daemon.inference.metadata import CropRule
 from edge_export import EXPORTER_VERSION
-from edge_export.archs import ARCHS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
 CROP_SIDES = ("top", "bottom", "left", "right")
@@ -167,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     # Our own steps at INFO (they tell what the minutes go to); onnxruntime's quantizer logs
     # hundreds of INFO lines to the root logger, which stays at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("edge_export", "edge_daemon"):
+    for name in ("edge_export", "edge_models", "edge_daemon"):
         logging.getLogger(name).setLevel(logging.DEBUG if args.debug else logging.INFO)
     # Imported here so that --help answers without loading torch.
-    from edge_export.errors import ExportError
+    from edge_models.errors import ExportError
+
     from edge_export.export import FidelityGateError, run_export
 
     try:

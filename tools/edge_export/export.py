@@ -16,14 +16,18 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
+from edge_models.archs import Arch, UnknownArchError, get_arch
+from edge_models.checkpoint import check_fit, load_state_dict
+from edge_models.digest import sha256_of
+from edge_models.errors import ExportError
+from edge_models.onnx_io import export_fp32, write_metadata
+from edge_models.quantize import INT8_NAME, quantize_int8
+from edge_models.rss import peak_rss_mb
 from torch import nn
 
-from edge_daemon.bench.machine import cpu_name
 from edge_daemon.inference.metadata import ModelMetadata
-from edge_export.archs import Arch, UnknownArchError, get_arch
-from edge_export.checkpoint import check_fit, load_state_dict, sha256_of
+from edge_daemon.probe import cpu_name
 from edge_export.choice import choose
-from edge_export.errors import ExportError
 from edge_export.faces import FaceBatch, FaceFinder, default_face_set, load_faces
 from edge_export.measure import (
     compare,
@@ -32,11 +36,8 @@ from edge_export.measure import (
     torch_latency_ms,
     torch_probabilities,
 )
-from edge_export.onnx_io import export_fp32, write_metadata
-from edge_export.quantize import INT8_NAME, quantize_int8
 from edge_export.report import ExportReport, VariantReport
 from edge_export.request import ExportRequest, resolve_metadata, with_quantization
-from edge_export.rss import peak_rss_mb
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from edge_models.errors import ExportError
 
 from edge_daemon.inference.crop import FacePreprocessor
 from edge_daemon.inference.detectors.blazeface import MODELS_DIR, BlazeFaceDetector, model_file
 from edge_daemon.inference.metadata import ModelMetadata
 from edge_daemon.inference.onnx_model import ModelLoadError
-from edge_export.errors import ExportError
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edge_models.progress import Progress
 from torch import nn
 
 from edge_daemon.inference.onnx_model import OnnxModel, RuntimeOptions
-from edge_export.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from edge_models.archs import Arch
+from edge_models.checkpoint import input_channels, output_width
+from edge_models.errors import ExportError
 
 from edge_daemon.inference.metadata import CropRule, ModelMetadata, ModelMetadataError
 from edge_export import EXPORTER_VERSION
-from edge_export.archs import Arch
-from edge_export.checkpoint import input_channels, output_width
-from edge_export.errors import ExportError
 
 
 @dataclass(frozen=True)

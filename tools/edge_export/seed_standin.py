@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from edge_models.archs import get_arch
 from torch import nn
 
-from edge_export.archs import get_arch
 from edge_export.faces import default_face_set, image_files
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ import numpy as np
 
 from edge_daemon.config.detector import BlazeFaceConfig
 from edge_daemon.core.frames import to_bgr8
+from edge_daemon.core.package_data import package_dir
 from edge_daemon.core.records import Box, Detection
 from edge_daemon.inference.detectors.ssd import (
     VARIANTS,
@@ -37,7 +38,7 @@ from edge_daemon.inference.onnx_model import ModelLoadError, OnnxModel, RuntimeO
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = package_dir("models")
 DEFAULT_NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for both variants
 # Each variant is packaged twice: the plain conversion, and the same network rewritten for
 # onnxruntime's blocked layout (tools/blazeface_graph.py). The rewrite makes it 25 % faster

@@ -7,7 +7,8 @@ prometheus_client's process, platform and garbage-collector collectors, so that 
 build a new sink without clashing with the old one's names.
 
 If the port cannot be bound (taken, or an address this machine does not have) the sensor
-keeps running: the problem is logged once and binding is retried every BIND_RETRY_S.
+keeps running: the problem is logged once and binding is retried with a backoff from
+BIND_RETRY_MIN_S to BIND_RETRY_MAX_S, as the WebSocket server does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from prometheus_client import (
 )
 
 from edge_daemon.config.metrics import MetricsConfig
+from edge_daemon.core.backoff import Backoff
 from edge_daemon.core.records import Frame, FrameResult
 from edge_daemon.sinks.metrics.collector import (
     PREFIX,
@@ -48,7 +50,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.0
                    0.1, 0.25, 0.5, 1.0, 2.0)
 STAGES = ("capture_wait", "detection", "classification", "tracking")
 RATE_WINDOW_S = 10.0
-BIND_RETRY_S = 30.0
+BIND_RETRY_MIN_S, BIND_RETRY_MAX_S = 2.0, 60.0
 
 
 def _forget_before(times: deque[float], oldest: float) -> None:
@@ -210,8 +212,8 @@ class MetricsSink:
         except OSError as exc:
             if first:
                 log.error("metrics: cannot listen on %s: %s; the sensor runs on without "
-                          "metrics and retries every %g s (metrics.address/metrics.port)",
-                          where, exc.strerror or exc, BIND_RETRY_S)
+                          "metrics and retries in the background (metrics.address/metrics.port)",
+                          where, exc.strerror or exc)
             return False
         self._server_thread.name = "metrics-http"  # for `top -H` (service/thread_names.py)
         log.info("metrics: serving http://%s/metrics%s", where,
@@ -219,6 +221,7 @@ class MetricsSink:
         return True
 
     def _retry_bind(self) -> None:
-        while not self._stopping.wait(BIND_RETRY_S):
+        backoff = Backoff(BIND_RETRY_MIN_S, BIND_RETRY_MAX_S)
+        while not self._stopping.wait(backoff.next()):
             if self._bind(first=False):
                 return

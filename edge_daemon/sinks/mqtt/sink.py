@@ -22,6 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge_daemon import __version__
 from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.core.log_throttle import OutageLog
+from edge_daemon.core.queues import DropOldestQueue
 from edge_daemon.core.records import CameraStatus, Frame, FrameResult
 from edge_daemon.core.stats import MqttStats
 from edge_daemon.sinks.mqtt.homeassistant import (
@@ -29,7 +31,7 @@ from edge_daemon.sinks.mqtt.homeassistant import (
     discovery_subscription,
     discovery_topics,
 )
-from edge_daemon.sinks.mqtt.offline import OfflineQueue, OutageLog, PendingMessage
+from edge_daemon.sinks.mqtt.offline import PendingMessage
 from edge_daemon.sinks.mqtt.payloads import (
     OFFLINE,
     ONLINE,
@@ -91,7 +93,7 @@ class MqttSink:
         # QoS 1 at full frame rate), so on_publish must never wait for self._lock.
         self._published_lock = threading.Lock()
         self._other_dropped = 0
-        self._queue = OfflineQueue(config.offline_queue_size)
+        self._queue: DropOldestQueue[PendingMessage] = DropOldestQueue(config.offline_queue_size)
         self._outage = OutageLog(config.outage_log_interval)
         self._emotions: dict[str, str] = {c: config.no_face_state for c in self._cameras}
         self._attributes: dict[str, bytes] = {}

@@ -12,13 +12,13 @@ again, and the first success after failures is logged once as the recovery.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
 
 from edge_daemon.config.snapshots import SnapshotsConfig
+from edge_daemon.core.log_throttle import OutageLog
+from edge_daemon.core.queues import DropOldestQueue
 from edge_daemon.core.records import Frame, FrameResult
 from edge_daemon.core.stages import FaceCrops
 from edge_daemon.core.stats import SnapshotStats
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 4  # samples waiting for the saver; more means the disk cannot keep up
 RETENTION_CHECK_S = 60.0  # age limit checked (and the directory re-read) this often
 RESCAN_EVERY = 10  # re-read the directory every this many retention checks
+REMINDER_S = 600.0  # a disk still failing is mentioned again after this long
 
 
 def _bump(counts: dict[str, int], key: str, by: int = 1) -> None:
@@ -49,9 +50,11 @@ class SnapshotSink:
         self.stats = SnapshotStats()
         max_age = config.max_age_days * 86400 if config.max_age_days is not None else None
         self.store = SnapshotStore(config.directory, max_age, int(config.max_total_mb * 1e6))
-        self._queue: queue.Queue[tuple[FrameResult, Frame] | None] = queue.Queue(queue_size)
+        self._queue: DropOldestQueue[tuple[FrameResult, Frame]] = DropOldestQueue(
+            queue_size)
         self._last_taken: dict[str, float] = {}
         self._ready = False
+        self._outage = OutageLog(REMINDER_S)
         self._outage_failures = 0  # samples failed since the current outage began
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -75,10 +78,11 @@ class SnapshotSink:
         if last is not None and now - last < self.config.interval_s:
             return
         self._last_taken[result.camera] = now
-        try:
-            self._queue.put_nowait((result, frame))  # the frame is read-only: no copy needed
-        except queue.Full:
-            _bump(self.stats.dropped, result.camera)
+        # The frame is read-only: no copy needed. A saver still busy with older samples
+        # loses the oldest waiting one (its camera's count goes up), never this one.
+        dropped = self._queue.push((result, frame))
+        if dropped is not None:
+            _bump(self.stats.dropped, dropped[0].camera)
 
     @property
     def connected(self) -> None:
@@ -88,10 +92,7 @@ class SnapshotSink:
     def stop(self, timeout: float) -> None:
         """Write what is queued (for at most timeout seconds), then end the saver."""
         self._stopping.set()
-        # Wakes the saver at once; when the queue is full it is busy anyway and sees the
-        # stop flag after the sample in hand.
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
+        self._queue.wake()  # the saver sees the stop flag at once (queued samples are written)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -101,10 +102,7 @@ class SnapshotSink:
         next_check = time.monotonic() + RETENTION_CHECK_S
         checks = 0
         while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, next_check - time.monotonic()))
-            except queue.Empty:
-                item = None
+            item = self._queue.get(timeout=max(0.0, next_check - time.monotonic()))
             if item is not None:
                 self._save(*item)
                 self._retain(rescan=False)
@@ -114,7 +112,7 @@ class SnapshotSink:
                 checks += 1
                 self._retain(rescan=checks % RESCAN_EVERY == 0)
                 next_check = time.monotonic() + RETENTION_CHECK_S
-            if self._stopping.is_set() and self._queue.empty():
+            if self._stopping.is_set() and not len(self._queue):
                 return
 
     def _prepare(self) -> bool:
@@ -152,8 +150,9 @@ class SnapshotSink:
         _bump(self.stats.saved, camera)
         if self.stats.failing:
             self.stats.failing = False
-            log.info("snapshots: writing to %s works again (%d samples failed meanwhile)",
-                     self.config.directory, self._outage_failures)
+            lasted = self._outage.end() or 0.0
+            log.info("snapshots: writing to %s works again after %.0f s (%d samples failed "
+                     "meanwhile)", self.config.directory, lasted, self._outage_failures)
             self._outage_failures = 0
 
     def _count_failure(self, camera: str) -> None:
@@ -163,11 +162,15 @@ class SnapshotSink:
     def _failed(self, where: str, exc: Exception) -> None:
         reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror
                   else f"{type(exc).__name__}: {exc}")
-        # Once per outage (and again only if the reason changes), never once per sample.
-        if not self.stats.failing or reason != self.stats.last_error:
+        # When it starts or its reason changes, then every REMINDER_S: never once per sample.
+        verdict = self._outage.report(reason)
+        if verdict == "first":
             log.error("snapshots: cannot write to %s (%s): %s; samples are counted as failed "
                       "and retried every %g s", self.config.directory, where, reason,
                       self.config.interval_s)
+        elif verdict == "reminder":
+            log.error("snapshots: still cannot write to %s (%s): %s; %d samples failed so far",
+                      self.config.directory, where, reason, self._outage_failures)
         self.stats.failing = True
         self.stats.last_error = reason
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+from edge_daemon.core.package_data import package_dir
+
+WEB_DIR = package_dir("web")
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

@@ -1,8 +1,9 @@
 """The WebSocket sink: an asyncio HTTP/WebSocket server on its own thread and event loop.
 
 publish() runs on the camera threads. It does nothing while no stream client is connected;
-otherwise it hands the result to the server's loop with call_soon_threadsafe (no encoding,
-no waiting) and counts what it drops when the loop falls behind. The server (websockets'
+otherwise it puts the result in a DropOldestQueue (no encoding, no waiting) and wakes the
+server's loop with call_soon_threadsafe; when the loop falls behind, the oldest waiting
+results are dropped and counted. The server (websockets'
 asyncio API, which also answers plain HTTP through process_request) is bound at start; a
 port that is taken is logged and retried in the background, like an unreachable broker.
 """
@@ -21,7 +22,9 @@ import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from edge_daemon.config.websocket import WS_TOKEN_ENV, WebSocketConfig
+from edge_daemon.core.backoff import Backoff
 from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.queues import DropOldestQueue
 from edge_daemon.core.records import Frame, FrameResult
 from edge_daemon.core.stats import WebSocketStats
 from edge_daemon.sinks.websocket.server import InboundApi, WebSocketServer
@@ -29,7 +32,7 @@ from edge_daemon.sinks.websocket.server import InboundApi, WebSocketServer
 log = logging.getLogger(__name__)
 
 START_WAIT_S = 5.0  # how long start() waits for the first bind attempt
-MAX_PENDING = 256  # results handed to the loop but not yet taken; more are dropped
+MAX_PENDING = 256  # results waiting for the loop; beyond that the oldest are dropped
 BIND_RETRY_MIN_S, BIND_RETRY_MAX_S = 2.0, 60.0
 CLOSE_TIMEOUT_S = 2.0  # a client that does not answer the close is cut off after this
 WRITE_LIMIT = 16 * 1024  # bytes buffered per connection before send() waits (see stream.py)
@@ -106,8 +109,10 @@ class WebSocketSink:
         self._stop_event: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._first_attempt = threading.Event()
-        self._pending = 0
-        self._pending_lock = threading.Lock()
+        self._pending: DropOldestQueue[tuple[FrameResult, np.ndarray | None]] = DropOldestQueue(
+            MAX_PENDING)
+        self._drain_scheduled = False
+        self._drain_lock = threading.Lock()
         self._preview_sent: dict[str, float] = {}
         self._bind_log = LogThrottle(300.0)
         self._deliver_log = LogThrottle(60.0)
@@ -147,7 +152,7 @@ class WebSocketSink:
     async def _bind(self, stop: asyncio.Event) -> Server | None:
         """The listening server, retrying while the port is taken; None when stopped first."""
         cfg = self.config
-        delay = BIND_RETRY_MIN_S
+        backoff = Backoff(BIND_RETRY_MIN_S, BIND_RETRY_MAX_S)
         while not stop.is_set():
             try:
                 server = await serve(
@@ -170,8 +175,7 @@ class WebSocketSink:
                               cfg.host, cfg.port, exc.strerror or exc)
                 self._first_attempt.set()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, BIND_RETRY_MAX_S)
+                    await asyncio.wait_for(stop.wait(), backoff.next())
                 continue
             self.stats.listening = True
             shown = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
@@ -206,16 +210,14 @@ class WebSocketSink:
         if loop is None or not hub.client_count:
             return  # nobody listens: no work at all
         image = frame.image if hub.preview_watchers and self._preview_due(result) else None
-        with self._pending_lock:
-            if self._pending >= MAX_PENDING:
-                self.stats.results_dropped += 1
-                return
-            self._pending += 1
-        try:
-            loop.call_soon_threadsafe(self._deliver, result, image)
-        except RuntimeError:  # the loop closed meanwhile (stopping)
-            with self._pending_lock:
-                self._pending -= 1
+        dropped = self._pending.push((result, image)) is not None
+        with self._drain_lock:  # camera threads count here one at a time
+            self.stats.results_dropped += dropped
+            if self._drain_scheduled:
+                return  # the drain already asked for takes this one too
+            self._drain_scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (stopping)
+            loop.call_soon_threadsafe(self._drain)
 
     def _preview_due(self, result: FrameResult) -> bool:
         # Each camera publishes from its own thread: no two threads touch the same key.
@@ -225,9 +227,13 @@ class WebSocketSink:
         self._preview_sent[result.camera] = now
         return True
 
+    def _drain(self) -> None:
+        with self._drain_lock:
+            self._drain_scheduled = False
+        for result, image in self._pending.drain():
+            self._deliver(result, image)
+
     def _deliver(self, result: FrameResult, image: np.ndarray | None) -> None:
-        with self._pending_lock:
-            self._pending -= 1
         try:
             self.server.on_result(result, image)
         except Exception as exc:  # a bad result must not reach asyncio's handler per frame

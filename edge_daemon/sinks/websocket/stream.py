@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
-from collections import deque
 from collections.abc import Sequence
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from edge_daemon import __version__
+from edge_daemon.core.log_throttle import LogThrottle
+from edge_daemon.core.queues import DropOldestQueue
 from edge_daemon.core.records import FrameResult
 from edge_daemon.core.stats import WebSocketStats
 from edge_daemon.sinks.results_json import encode, results_payload
@@ -48,13 +48,13 @@ class StreamClient:
         self.connection = connection
         self.camera = camera  # None: every camera
         self.preview = preview
-        self.queue: deque[str] = deque(maxlen=queue_size)
+        self.queue: DropOldestQueue[str] = DropOldestQueue(queue_size)
         self.previews: dict[str, str] = {}  # camera -> newest unsent preview message
         self.ready = asyncio.Event()
         self.sent = 0
         self.skipped = 0
         self._reported = 0
-        self._last_notice = 0.0
+        self._notices = LogThrottle(SKIPPED_NOTICE_INTERVAL_S)  # notices to the client
 
     def wants(self, camera: str) -> bool:
         """Whether this client subscribed to a camera."""
@@ -62,10 +62,9 @@ class StreamClient:
 
     def offer(self, text: str) -> bool:
         """Queue a results message; True when the oldest queued one had to go."""
-        full = len(self.queue) == self.queue.maxlen
+        full = self.queue.push(text) is not None
         if full:
             self.skipped += 1
-        self.queue.append(text)
         self.ready.set()
         return full
 
@@ -76,14 +75,14 @@ class StreamClient:
 
     def _next(self) -> tuple[str, str] | None:
         """(kind, text) of the next message to send: a skip notice, a result, a preview."""
-        now = time.monotonic()
-        if self.skipped > self._reported and now - self._last_notice >= SKIPPED_NOTICE_INTERVAL_S:
+        if self.skipped > self._reported and self._notices.allow() is not None:
             notice = compact({"type": "skipped", "skipped": self.skipped - self._reported,
                               "skipped_total": self.skipped})
-            self._reported, self._last_notice = self.skipped, now
+            self._reported = self.skipped
             return "skipped", notice
-        if self.queue:
-            return "results", self.queue.popleft()
+        text = self.queue.get(timeout=0.0) if len(self.queue) else None
+        if text is not None:
+            return "results", text
         if self.previews:
             return "preview", self.previews.pop(next(iter(self.previews)))
         return None

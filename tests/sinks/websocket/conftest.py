@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -15,19 +14,13 @@ import numpy as np
 import pytest
 
 from edge_daemon.inference.detectors import build_detector
+from edge_daemon.mosquitto import free_port
 
 # Straight to the daemon, whatever proxy the environment names.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 HAPPY = "0-f15-hao-ph.jpg"  # posed happy face: the bundled mini-Xception says happy, p > 0.99
 SURPRISE = "0-f1-su-ph.jpg"  # posed surprise: surprise, p about 0.5-0.7
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import torch
 
-from edge_export.archs.mini_xception import BLOCK_WIDTHS, BN_EPS
+from edge_models.archs.mini_xception import BLOCK_WIDTHS, BN_EPS
 
 
 class KerasConversionError(ValueError):

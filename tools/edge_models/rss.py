@@ -1,7 +1,7 @@
 """Peak memory of a fresh process that loads a model and classifies faces with it.
 
-Run as `python -m edge_export.rss onnx MODEL` (only onnxruntime and the daemon's classifier,
-exactly what the daemon loads) or `python -m edge_export.rss torch ARCH STATE_DICT ...`
+Run as `python -m edge_models.rss onnx MODEL` (only onnxruntime and the daemon's classifier,
+exactly what the daemon loads) or `python -m edge_models.rss torch ARCH STATE_DICT ...`
 (PyTorch eager, as the seed runs). Prints one JSON line with the peak resident set size.
 The export tool calls it in a subprocess so that its own memory does not count.
 """
@@ -40,8 +40,8 @@ def _run_onnx(args: argparse.Namespace) -> None:
 def _run_torch(args: argparse.Namespace) -> None:
     import torch
 
-    from edge_export.archs import get_arch
-    from edge_export.checkpoint import load_state_dict
+    from edge_models.archs import get_arch
+    from edge_models.checkpoint import load_state_dict
 
     torch.set_num_threads(args.threads)
     state = load_state_dict(args.state_dict)
@@ -90,7 +90,7 @@ def _peak_kb() -> float:
 def peak_rss_mb(args: list[str]) -> float | None:
     """Run this module in a fresh interpreter with args; its peak RSS in MB, None on failure."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-m", "edge_export.rss", *args],
+    done = subprocess.run([sys.executable, "-m", "edge_models.rss", *args],
                           capture_output=True, text=True, env=env)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]

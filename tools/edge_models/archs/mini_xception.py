@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge_daemon.inference.metadata import CropRule
-from edge_export.archs._spec import Arch, ArchDefaults
+from edge_models.archs._spec import Arch, ArchDefaults
 
 BN_EPS = 1e-3  # Keras's default; PyTorch's 1e-5 would shift every normalized value
 BLOCK_WIDTHS = (16, 32, 64, 128)

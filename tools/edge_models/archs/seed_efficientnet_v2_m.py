@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models import efficientnet_v2_m
 
 from edge_daemon.inference.metadata import CropRule
-from edge_export.archs._spec import Arch, ArchDefaults
+from edge_models.archs._spec import Arch, ArchDefaults
 
 
 class SeedEmotionNet(nn.Module):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from edge_daemon.inference.metadata import ModelMetadata
-from edge_export.graph_passes import fold_pool_padding
+from edge_models.graph_passes import fold_pool_padding
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ and one line to `ARCHS`.
 
 from __future__ import annotations
 
-from edge_export.archs._spec import Arch, ArchDefaults
-from edge_export.archs.mini_xception import MINI_XCEPTION
-from edge_export.archs.seed_efficientnet_v2_m import SEED_EFFICIENTNET_V2_M
+from edge_models.archs._spec import Arch, ArchDefaults
+from edge_models.archs.mini_xception import MINI_XCEPTION
+from edge_models.archs.seed_efficientnet_v2_m import SEED_EFFICIENTNET_V2_M
 
 ARCHS: dict[str, Arch] = {arch.name: arch for arch in (SEED_EFFICIENTNET_V2_M, MINI_XCEPTION)}
 

@@ -1,7 +1,7 @@
 """Static int8 QDQ quantization of an fp32 ONNX model, calibrated on real face crops.
 
 The settings are the ones measured to work on CPUs without VNNI (see issue 2 and the table in
-tools/edge_export/README.md): QDQ format, uint8 activations, int8 per-channel weights with
+docs/export.md): QDQ format, uint8 activations, int8 per-channel weights with
 reduce_range (7-bit weights, so the u8 x s8 products cannot saturate the 16-bit intermediate
 sums), after onnxruntime's recommended pre-processing (shape inference and graph
 optimization), every operator onnxruntime can quantize quantized (float islands cost
@@ -35,8 +35,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from edge_export.onnx_io import INPUT_NAME
-from edge_export.progress import Progress
+from edge_models.onnx_io import INPUT_NAME
+from edge_models.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 from collections.abc import Mapping
@@ -11,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edge_export.errors import ExportError
+from edge_models.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +19,6 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 SHOWN_NAMES = 3  # keys named per kind of mismatch before "and N more"
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 PICKLE_MAGIC = b"\x80"  # the legacy format starts with a pickle protocol opcode
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_tensor_dict(value: object) -> bool:
