@@ -74,7 +74,7 @@ class WebSocketStats:
     seed_clients: int = 0  # seed-protocol connections open now
     results_sent: int = 0  # results messages written to stream clients
     results_skipped: int = 0  # dropped from slow clients' queues (they got newer ones)
-    results_dropped: int = 0  # never reached the server (its thread was behind)
+    results_dropped: int = 0  # never reached the server (its loop was behind: oldest dropped)
     previews_sent: int = 0
     seed_answered: int = 0  # seed messages answered with predictions
     seed_errors: int = 0  # seed messages answered with {"error": ...} (bad input)

@@ -200,7 +200,7 @@ def snapshot_families(stats: SnapshotStats, cameras: Iterable[str]) -> list[Metr
         ("snapshots_saved", "Samples (images and sidecar) written completely.", stats.saved),
         ("snapshots_failed", "Samples that could not be written (disk full, read-only, ...).",
          stats.failed),
-        ("snapshots_dropped", "Samples skipped because the saver was still busy.",
+        ("snapshots_dropped", "Samples dropped unsaved: the saver was busy and a newer one came.",
          stats.dropped),
     )
     families: list[Metric] = []

@@ -1,9 +1,9 @@
 """Sampling images of what the model saw: the seed's IMAGES_DIR, done right.
 
 publish() runs in the frame loop and only decides: a frame with at least one face, at most
-one per camera every `interval_s`, goes into a small queue (when the saver is still busy
-the sample is dropped and counted). Everything else happens on the saver's own thread:
-cutting the crops, drawing, encoding, writing (see snapshot_store) and retention.
+one per camera every `interval_s`, goes into a small DropOldestQueue (when the saver is
+still busy the oldest waiting sample is dropped and counted). Everything else happens on the
+saver's own thread: cutting the crops, drawing, encoding, writing (see store) and retention.
 
 A disk that is full, read-only or gone never stops the pipeline: the first failure is logged
 once, every failed sample is counted, the next sample (one interval later) simply tries
