@@ -34,6 +34,7 @@ from edge_daemon.inference.onnx_model import ModelLoadError, RuntimeOptions
 from edge_daemon.pipeline import CameraLoop
 from edge_daemon.seed_api.api import SeedApi
 from edge_daemon.seed_api.inference import OnDemandInference
+from edge_daemon.seed_api.replies import SeedReplies
 from edge_daemon.service.thread_names import name_os_threads
 from edge_daemon.sinks.metrics.collector import BuildInfo, PipelineView
 from edge_daemon.sinks.metrics.sink import MetricsSink
@@ -184,8 +185,11 @@ class App:
         secret = read_secret(WS_TOKEN_ENV, ws.token_credential, environ)
         if secret is not None:
             log.info("WebSocket token from %s", secret.origin)
-        api = SeedApi(OnDemandInference(self.detector, self.classifier), ws.seed_workers,
-                      ws.max_image_pixels, ws.seed_rate_limit)
+        replies = SeedReplies.build(self.classifier.labels, ws.seed_labels, ws.seed_label_map,
+                                    ws.seed_reply)
+        log.info("%s", replies.describe())
+        api = SeedApi(OnDemandInference(self.detector, self.classifier), replies,
+                      ws.seed_workers, ws.max_image_pixels, ws.seed_rate_limit)
         return WebSocketSink(ws, list(self.sources), api, token=secret.value if secret else None)
 
     def _observe_metrics(self) -> None:

@@ -350,10 +350,33 @@ def run_outages_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_seed_churn_bench(args: argparse.Namespace) -> int:
+    """`bench --seed-churn`: a connection per seed message for minutes; files, memory, time."""
+    from edge_daemon.bench.seed_churn import format_seed_churn, measure_seed_churn
+
+    if args.seed_churn <= 0 or args.churn_rate <= 0:
+        print("emotion-edge bench: --seed-churn and --churn-rate must be over 0",
+              file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        _, video = _paths(args)
+        windows = max(2, min(20, int(args.seed_churn // 30) or 2))
+        report = measure_seed_churn(video, args.seed_churn, args.churn_rate, windows, _say)
+    except (ProbeError, SceneError, BenchInputError) as exc:
+        print(f"emotion-edge bench: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(format_seed_churn(report))
+    if args.json:
+        write_json({"schema": 1, "machine": _machine(), "seed_churn": report}, args.json)
+    return EXIT_OK if not report["failure_count"] else EXIT_FAILED
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """The `bench` subcommand: measure, print the table, write JSON and the plot."""
     if args.detection:
         return run_detection_bench(args)
+    if args.seed_churn is not None:
+        return run_seed_churn_bench(args)
     if args.outages:
         return run_outages_bench(args)
     broker = None

@@ -47,5 +47,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outages", metavar="SECONDS",
                         help="measure broker outages instead, e.g. 5,20,70,300: the time from "
                              "the broker back to the first result, and the results lost")
+    parser.add_argument("--seed-churn", type=float, metavar="SECONDS",
+                        help="measure the Keras original's client instead: a new seed-protocol "
+                             "connection per message at --churn-rate for SECONDS; reply time, "
+                             "open files and memory per window")
+    parser.add_argument("--churn-rate", type=float, default=10.0, metavar="N",
+                        help="with --seed-churn: connections per second (default 10)")
     parser.add_argument("--no-daemon", action="store_true",
                         help="skip the daemon runs (CPU share, memory, frame to MQTT)")

@@ -11,15 +11,19 @@ part of the YAML).
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from edge_daemon.config.base import Section
 
 WS_TOKEN_ENV = "EMOTION_EDGE_WS_TOKEN"
 WS_TOKEN_CREDENTIAL = "websocket_token"
 DEFAULT_PORT = 8000  # the seed's server port: its client connects to ws://localhost:8000/
+# The fork's React client has these six labels in its code, in this order (seed FACTS).
+FORK_LABELS = ("ahegao", "angry", "happy", "neutral", "sad", "surprise")
+FORK_LABEL_MAP = {"disgust": "angry", "fear": "surprise"}
+SeedLabel = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 def is_loopback(host: str) -> bool:
@@ -69,6 +73,20 @@ class WebSocketConfig(Section):
     """Messages per second one seed-protocol client may send (a burst of as many is
     allowed); more are dropped, counted and answered with an error at most once a second.
     100/s is the seed client's fastest interval (10 ms)."""
+    seed_reply: Literal["list", "labels"] = "list"
+    """Shape of the seed protocol's `predictions`: `list` (the fork's React client: the
+    probabilities in `seed_labels` order) or `labels` (the Keras original's client: an object
+    keyed by label). Both come with `emotion`, the dominant label, and `box`."""
+    seed_labels: tuple[SeedLabel, ...] | None = FORK_LABELS
+    """The labels the seed's client shows, in its order. The default is the fork's six
+    (its client has them in its code); null means the model's own labels and order. For the
+    Keras original's client: [angry, disgust, fear, happy, sad, surprise, neutral]."""
+    seed_label_map: dict[SeedLabel, SeedLabel] = Field(
+        default_factory=lambda: dict(FORK_LABEL_MAP))
+    """Model label -> client label, for model labels the client has no bar of the same name
+    for; probabilities mapped onto one label add up. The default fits the bundled 7-label
+    model to the fork's client: disgust shows as angry and fear as surprise (the
+    expressions FER models confuse them with most); ahegao has no model label and stays 0."""
     seed_workers: int = Field(1, ge=1, le=8)
     """Threads running the seed protocol's inference; each takes up to one CPU core beside
     the cameras' loops."""
@@ -81,6 +99,26 @@ class WebSocketConfig(Section):
     """Preview images are scaled down to at most this width (aspect kept)."""
     preview_quality: int = Field(70, ge=1, le=100)
     """JPEG quality of the preview images."""
+
+    @field_validator("seed_labels")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            twice = sorted({v for v in value if value.count(v) > 1})
+            raise ValueError(f"a label is listed twice: {', '.join(twice)}")
+        if value is not None and not value:
+            raise ValueError("give at least one label, or null for the model's own")
+        return value
+
+    @field_validator("seed_label_map")
+    @classmethod
+    def _onto_known_labels(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        shown = info.data.get("seed_labels")
+        unknown = sorted(set(value.values()) - set(shown)) if shown else []
+        if unknown:
+            raise ValueError(f"maps onto {', '.join(unknown)}, which seed_labels does not "
+                             "list")
+        return value
 
     def needs_token(self) -> bool:
         """Whether this server must not start without a token."""

@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from edge_daemon.core.log_throttle import LogThrottle
 from edge_daemon.core.stats import WebSocketStats
 from edge_daemon.seed_api.inference import OnDemandInference
+from edge_daemon.seed_api.replies import SeedReplies
 from edge_daemon.seed_api.session import SeedSession
 
 LOG_INTERVAL_S = 60.0
@@ -22,9 +23,10 @@ LOG_INTERVAL_S = 60.0
 class SeedApi:
     """Answers the seed's client: one face image in, the model's probabilities out."""
 
-    def __init__(self, inference: OnDemandInference, workers: int, max_image_pixels: int,
-                 rate_limit: float) -> None:
+    def __init__(self, inference: OnDemandInference, replies: SeedReplies, workers: int,
+                 max_image_pixels: int, rate_limit: float) -> None:
         self.inference = inference
+        self.replies = replies
         self.max_image_pixels = max_image_pixels
         self.rate_limit = rate_limit
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="ws-seed")
@@ -47,8 +49,9 @@ class SeedApi:
         """Answer one client's messages until it disconnects."""
         stats.seed_clients += 1
         try:
-            await SeedSession(connection, self.inference, self.pool, self.max_image_pixels,
-                              self.rate_limit, stats, self._log, self.decode_pool).run()
+            await SeedSession(connection, self.inference, self.replies, self.pool,
+                              self.max_image_pixels, self.rate_limit, stats, self._log,
+                              self.decode_pool).run()
         finally:
             stats.seed_clients -= 1
 

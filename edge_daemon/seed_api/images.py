@@ -1,9 +1,10 @@
-"""Images sent by clients: data URLs, PNG/JPEG header sizes and bounded decoding.
+"""Images sent by clients: data URLs, WebP/PNG/JPEG header sizes and bounded decoding.
 
 The pixel limit is checked on the size written in the file's header BEFORE decoding:
 cv2.imdecode allocates width x height x 3 bytes first, so a 50 kB PNG that claims
-60000 x 60000 pixels would cost gigabytes (a decompression bomb). Only PNG and JPEG are
-accepted (what browsers' canvas.toDataURL produces); their headers are simple to read.
+60000 x 60000 pixels would cost gigabytes (a decompression bomb). WebP, PNG and JPEG are
+accepted: what a browser's canvas.toDataURL produces (react-webcam's getScreenshot, which
+the seed's clients use, asks for WebP by default); their headers are simple to read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import numpy as np
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8"
+RIFF, WEBP = b"RIFF", b"WEBP"
+_WEBP_IMAGE_CHUNKS = (b"VP8 ", b"VP8L")
+_WEBP_ANIMATION_CHUNKS = (b"ANIM", b"ANMF")
 # Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD9)])  # TEM, RSTn, SOI: no length field
@@ -39,7 +43,7 @@ class ImageError(ValueError):
 class ImageSize:
     """An encoded image's format and pixel size, read from its header."""
 
-    format: str  # "png" or "jpeg"
+    format: str  # "webp", "png" or "jpeg"
     width: int
     height: int
 
@@ -73,7 +77,7 @@ def data_url_bytes(url: object) -> bytes:
 
 
 def image_size(data: bytes) -> ImageSize:
-    """Format and size from a PNG or JPEG header, without decoding any pixels."""
+    """Format and size from a WebP, PNG or JPEG header, without decoding any pixels."""
     if data.startswith(PNG_SIGNATURE):
         # The first chunk must be IHDR: length (4), type (4), width (4), height (4).
         if len(data) < 24 or data[12:16] != b"IHDR":
@@ -82,7 +86,63 @@ def image_size(data: bytes) -> ImageSize:
         return _checked(ImageSize("png", width, height))
     if data.startswith(JPEG_SOI):
         return _checked(_jpeg_size(data))
-    raise ImageError("the image is neither PNG nor JPEG")
+    if data[:4] == RIFF and data[8:12] == WEBP:
+        return _checked(_webp_size(data))
+    raise ImageError("the image is not WebP, PNG or JPEG")
+
+
+def _webp_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(FourCC, payload start, payload length) of every chunk; the RIFF sizes must add up."""
+    if len(data) < 20:
+        raise ImageError("the WebP image is truncated (no chunk after its header)")
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    if riff_size + 8 != len(data):
+        raise ImageError(f"the WebP image is corrupt or truncated: its header says "
+                         f"{riff_size + 8} bytes, the data holds {len(data)}")
+    chunks, pos = [], 12
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise ImageError(f"the WebP image is corrupt: a chunk header is cut at byte {pos}")
+        kind = data[pos:pos + 4]
+        (length,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        if pos + 8 + length > len(data):
+            raise ImageError(f"the WebP image is corrupt: chunk {kind!r} at byte {pos} claims "
+                             f"{length} bytes, more than the file holds")
+        chunks.append((kind, pos + 8, length))
+        pos += 8 + length + (length & 1)  # payloads are padded to an even length
+    return chunks
+
+
+def _webp_size(data: bytes) -> ImageSize:
+    chunks = _webp_chunks(data)
+    kinds = [kind for kind, _, _ in chunks]
+    if any(kind in _WEBP_ANIMATION_CHUNKS for kind in kinds):
+        raise ImageError("the WebP image is animated; send one still image")
+    image = next(((k, start, n) for k, start, n in chunks if k in _WEBP_IMAGE_CHUNKS), None)
+    if image is None:
+        raise ImageError("the WebP image has no image data (no VP8 or VP8L chunk)")
+    kind, start, length = image
+    if kind == b"VP8L":  # lossless: 0x2f, then 14-bit width-1 and height-1
+        if length < 5 or data[start] != 0x2F:
+            raise ImageError("the WebP image is corrupt (bad lossless header)")
+        (bits,) = struct.unpack("<I", data[start + 1:start + 5])
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    else:  # lossy: a 3-byte frame tag, the start code 9d 01 2a, 14-bit width and height
+        if length < 10 or data[start + 3:start + 6] != b"\x9d\x01\x2a":
+            raise ImageError("the WebP image is corrupt (bad lossy frame header)")
+        w, h = struct.unpack("<HH", data[start + 6:start + 10])
+        width, height = w & 0x3FFF, h & 0x3FFF
+    if kinds[0] == b"VP8X":  # extended: the canvas size, which must hold the image
+        _, vstart, vlength = chunks[0]
+        if vlength < 10:
+            raise ImageError("the WebP image is corrupt (bad extended header)")
+        head = data[vstart + 4:vstart + 10]
+        canvas_w = int.from_bytes(head[0:3], "little") + 1
+        canvas_h = int.from_bytes(head[3:6], "little") + 1
+        if width > canvas_w or height > canvas_h:
+            raise ImageError("the WebP image is corrupt: its image is larger than its canvas")
+        width, height = canvas_w, canvas_h
+    return ImageSize("webp", width, height)
 
 
 def _jpeg_size(data: bytes) -> ImageSize:
@@ -187,15 +247,19 @@ def _after_entropy_data(data: bytes, pos: int) -> int:
 
 
 def check_structure(data: bytes, size: ImageSize) -> None:
-    """Cheap structural checks that keep malformed files away from the decoder."""
+    """Cheap structural checks that keep malformed files away from the decoder.
+
+    WebP's chunk structure was walked to its end by image_size already (the RIFF sizes must
+    add up exactly); libwebp checks the rest as it decodes, and bounds its own work.
+    """
     if size.format == "png":
         check_png_chunks(data)
-    else:
+    elif size.format == "jpeg":
         check_jpeg_markers(data)
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """A BGR uint8 image from PNG or JPEG bytes, refusing more than max_pixels pixels."""
+    """A BGR uint8 image from WebP, PNG or JPEG bytes, refusing more than max_pixels pixels."""
     size = image_size(data)
     check_structure(data, size)
     if size.pixels > max_pixels:

@@ -1,10 +1,10 @@
 """The seed's WebSocket protocol: a face image in, `{"predictions": [...], "emotion": ...}` out.
 
-Client to server: `{"event": "localhost:subscribe", "data": {"image": "data:image/png;base64,..."}}`
-(the event's value is not used). Server to client: the probabilities in the model's label
-order rounded to 5 decimals, the dominant label, and `box`, the face found in the image
-(fractions of its size; null when the whole image was taken as the face). Bad input gets
-`{"error": "..."}` and the connection stays open.
+Client to server: `{"event": "localhost:subscribe", "data": {"image": "data:image/...,..."}}`
+(the event's value is not used). Server to client: the probabilities rounded to 5 decimals
+in the client's labels and shape (replies.py), the dominant label, and `box`, the face found
+in the image (fractions of its size; null when the whole image was taken as the face).
+Bad input gets `{"error": "..."}` and the connection stays open.
 
 Per connection, a reader takes messages as they come and keeps only the newest waiting one
 (older ones are superseded, counted): a client sending faster than the model answers gets
@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
-from collections.abc import Sequence
 from concurrent.futures import Executor
 
 import numpy as np
@@ -29,7 +27,8 @@ from websockets.exceptions import ConnectionClosed
 from edge_daemon.core.log_throttle import LogThrottle
 from edge_daemon.core.stats import WebSocketStats
 from edge_daemon.seed_api.images import ImageError, data_url_bytes, decode_image
-from edge_daemon.seed_api.inference import ImageEmotion, OnDemandInference
+from edge_daemon.seed_api.inference import OnDemandInference
+from edge_daemon.seed_api.replies import SeedReplies
 
 log = logging.getLogger(__name__)
 
@@ -66,30 +65,16 @@ def seed_image_url(message: str | bytes) -> object:
     return data["image"]
 
 
-def prediction_reply(estimate: ImageEmotion, labels: Sequence[str], width: int,
-                     height: int) -> dict[str, object]:
-    """The seed's answer: rounded probabilities in label order, the dominant label, the box."""
-    values = [float(v) for v in estimate.probabilities]
-    # JSON has no NaN: a broken model output becomes null rather than invalid JSON.
-    predictions = [round(v, 5) if math.isfinite(v) else None for v in values]
-    finite = [v if math.isfinite(v) else -1.0 for v in values]
-    box = None
-    if estimate.box is not None:
-        x1, y1, x2, y2 = estimate.box.clipped(width, height).normalized(width, height)
-        box = {"x1": round(x1, 4), "y1": round(y1, 4), "x2": round(x2, 4), "y2": round(y2, 4)}
-    return {"predictions": predictions, "emotion": labels[finite.index(max(finite))],
-            "box": box}
-
-
 def request_image(message: str | bytes, max_pixels: int) -> np.ndarray:
     """The image of one seed message, decoded (runs in a decoder thread)."""
     return decode_image(data_url_bytes(seed_image_url(message)), max_pixels)
 
 
-def answer(image: np.ndarray, inference: OnDemandInference) -> dict[str, object]:
-    """The predictions for one decoded image (runs in an inference thread)."""
+def answer(image: np.ndarray, inference: OnDemandInference,
+           replies: SeedReplies) -> dict[str, object]:
+    """The reply for one decoded image (runs in an inference thread)."""
     estimate = inference.estimate(image)
-    return prediction_reply(estimate, inference.labels, image.shape[1], image.shape[0])
+    return replies.reply(estimate.probabilities, estimate.box, image.shape[1], image.shape[0])
 
 
 DECODE_TIMEOUT_S = 2.0  # a client image that takes longer to decode is refused
@@ -119,11 +104,12 @@ class SeedSession:
     """One seed-protocol connection: newest message first, answers computed off the loop."""
 
     def __init__(self, connection: ServerConnection, inference: OnDemandInference,
-                 executor: Executor, max_pixels: int, rate_limit: float,
+                 replies: SeedReplies, executor: Executor, max_pixels: int, rate_limit: float,
                  stats: WebSocketStats, errors: LogThrottle,
                  decoder: Executor | None = None) -> None:
         self.connection = connection
         self.inference = inference
+        self.replies = replies
         self.executor = executor
         self.decoder = decoder or executor
         self.max_pixels = max_pixels
@@ -174,7 +160,8 @@ class SeedSession:
             # The decoder thread cannot be interrupted; it finishes on its own while the
             # client, and every other one, is answered.
             return self._refused(f"decoding the image took more than {DECODE_TIMEOUT_S:g} s"), False
-        return await loop.run_in_executor(self.executor, answer, image, self.inference), True
+        return await loop.run_in_executor(self.executor, answer, image, self.inference,
+                                          self.replies), True
 
     def _refused(self, reason: str) -> dict[str, object]:
         self.stats.seed_images_refused += 1

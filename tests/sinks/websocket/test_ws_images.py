@@ -1,4 +1,4 @@
-"""Reading sizes from PNG/JPEG headers and bounded decoding, on real registry photos."""
+"""Reading sizes from WebP/PNG/JPEG headers and bounded decoding, on real registry photos."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def photo(assets) -> np.ndarray:
     (".jpg", [], "jpeg"),
     (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], "jpeg"),
     (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 30], "jpeg"),
+    (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80], "webp"),  # lossy: a VP8 chunk
+    (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101], "webp"),  # lossless: a VP8L chunk
 ])
 def test_header_size_matches_the_decoded_image(photo, extension, options, fmt):
     crop = photo[10:333, 20:521]  # an odd size, so that width and height cannot be swapped
@@ -53,8 +55,9 @@ def test_a_tampered_header_is_refused_as_corrupt(photo):
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    (b"", "neither PNG nor JPEG"),
-    (b"BM\x00\x00", "neither PNG nor JPEG"),
+    (b"", "not WebP, PNG or JPEG"),
+    (b"BM\x00\x00", "not WebP, PNG or JPEG"),
+    (b"RIFF\x04\x00\x00\x00WEBP", "WebP image is truncated"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG image is truncated"),
     (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG image is truncated"),
     (b"\xff\xd8\xff\xda\x00\x08" + b"\x00" * 20, "no frame header before its data"),
@@ -125,3 +128,47 @@ def test_a_jpeg_with_hundreds_of_scans_is_refused(photo):
     bomb = data[:sos] + scan * 200 + b"\xff\xd9"
     with pytest.raises(ImageError, match="more than 64 scans"):
         decode_image(bomb, max_pixels=10**7)
+
+
+def _riff(*chunks: tuple[bytes, bytes]) -> bytes:
+    body = b"WEBP" + b"".join(kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+                              for kind, data in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _vp8x(width: int, height: int, flags: int = 0) -> tuple[bytes, bytes]:
+    return b"VP8X", bytes([flags, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (
+        height - 1).to_bytes(3, "little")
+
+
+def test_webp_sizes_come_from_the_header_and_the_riff_sizes_must_add_up(photo):
+    data = cv2.imencode(".webp", photo[:40, :60])[1].tobytes()
+    kind, length = data[12:16], struct.unpack("<I", data[16:20])[0]
+    assert image_size(data).pixels == 40 * 60
+    with pytest.raises(ImageError, match="corrupt or truncated: its header says"):
+        image_size(data[:-5])
+    # The same image inside an extended header (as a canvas with alpha makes): the canvas
+    # size counts, and a canvas smaller than its image is refused.
+    image = (kind, data[20:20 + length])
+    assert image_size(_riff(_vp8x(60, 40), image)).pixels == 60 * 40
+    with pytest.raises(ImageError, match="larger than its canvas"):
+        image_size(_riff(_vp8x(30, 20), image))
+
+
+def test_a_webp_bomb_is_refused_from_its_header():
+    lossless = b"\x2f" + struct.pack("<I", (16383 & 0x3FFF) | (16383 << 14)) + b"\0" * 20
+    data = _riff((b"VP8L", lossless))
+    assert image_size(data).pixels == 16384 * 16384
+    with pytest.raises(ImageError, match="the image is 16384 x 16384 pixels, over the limit"):
+        decode_image(data, max_pixels=8_294_400)
+
+
+@pytest.mark.parametrize(("chunks", "message"), [
+    ([(b"ANIM", b"\0" * 6), (b"ANMF", b"\0" * 16)], "animated"),
+    ([(b"EXIF", b"\0" * 8)], "no image data"),
+    ([(b"VP8L", b"\x00\x00\x00\x00\x00")], "bad lossless header"),
+    ([(b"VP8 ", b"\0" * 10)], "bad lossy frame header"),
+])
+def test_broken_webp_files_are_named(chunks, message):
+    with pytest.raises(ImageError, match=message):
+        image_size(_riff(*chunks))

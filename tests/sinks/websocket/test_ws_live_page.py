@@ -7,11 +7,9 @@ import itertools
 import time
 from pathlib import Path
 
-import pytest
 from polling import wait_until
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 BACKGROUND = (11, 12, 16)  # the canvas's blank colour (#0b0c10 in live.js)
 EMOTION_RGB = {"happy": (245, 184, 0), "surprise": (247, 107, 21)}  # live.js's palette
@@ -74,23 +72,6 @@ def canvas_showing(page, distinct: int = 0, background: float = 1.0, box: int = 
     handle = page.wait_for_function(script, arg=["posed", BACKGROUND, EMOTION_RGB, least],
                                     timeout=timeout_ms, polling=200)
     return handle.json_value()
-
-
-@pytest.fixture
-def browser():
-    """Headless Chromium from Debian (never Playwright's own download)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install the Debian package chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
 
 
 def open_live_page(browser, url: str, problems: list[str]):

@@ -4,6 +4,7 @@ sent by a real WebSocket client to a running daemon with the bundled models."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import struct
 import threading
@@ -18,7 +19,8 @@ from websockets.sync.client import ClientConnection, connect
 
 HAPPY = "0-f15-hao-ph.jpg"
 SURPRISE = "0-f1-su-ph.jpg"
-LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # the model's
+FORK = ["ahegao", "angry", "happy", "neutral", "sad", "surprise"]  # the fork's client's bars
 RATE_LIMIT = 20  # messages per second, for the flood test
 TWO_MIB = 2 * 1024 * 1024
 
@@ -62,12 +64,14 @@ def test_a_seed_face_crop_gets_the_seed_reply_with_the_expected_emotion(
         reply = ask(connection, seed_message(data_url(crop)))
     assert set(reply) == {"predictions", "emotion", "box"}
     predictions = reply["predictions"]
-    assert len(predictions) == len(LABELS)  # the model's label order, as GET /labels says
-    assert json.loads(server.get("/labels")[1])["labels"] == LABELS
+    # By default the fork's client's six bars, in its order: the bundled model's disgust
+    # and fear add to angry and surprise, so nothing is lost; ahegao has no model label.
+    assert len(predictions) == len(FORK) and predictions[FORK.index("ahegao")] == 0
+    assert json.loads(server.get("/labels")[1])["labels"] == LABELS  # the model's own
     assert all(round(p, 5) == p and 0 <= p <= 1 for p in predictions)
     assert sum(predictions) == pytest.approx(1, abs=1e-3)
-    assert reply["emotion"] == label == LABELS[predictions.index(max(predictions))]
-    assert predictions[LABELS.index(label)] >= at_least
+    assert reply["emotion"] == label == FORK[predictions.index(max(predictions))]
+    assert predictions[FORK.index(label)] >= at_least
     box = reply["box"]  # the detector found the face inside the crop
     assert box is not None and 0 <= box["x1"] < box["x2"] <= 1 and 0 <= box["y1"] < box["y2"] <= 1
 
@@ -133,8 +137,8 @@ BAD_INPUTS = {
                         "the data URL is not an image (media type 'text/plain')"),
     "malformed base64": (seed_message("data:image/png;base64,iVBORw0KGgo!!*"),
                          "malformed base64 in the data URL"),
-    "not PNG or JPEG": (seed_message(_b64_url(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")),
-                        "the image is neither PNG nor JPEG"),
+    "not WebP, PNG or JPEG": (seed_message(_b64_url(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")),
+                              "the image is not WebP, PNG or JPEG"),
     "a corrupt PNG": (seed_message(_b64_url(_png_claiming(64, 64)[:60] + b"\0" * 40)),
                       "the PNG image is corrupt"),
     "a PNG bomb": (seed_message(_b64_url(_png_claiming(50_000, 50_000))),
@@ -230,3 +234,108 @@ def test_bad_requests_are_not_logged_as_server_failures(server):
     with seed_connect(server) as connection:
         ask(connection, BAD_INPUTS["a 5,001-digit integer"][0])
     assert "inference failed" not in server.daemon.stderr()
+
+
+# ---- the seed's clients as browsers run them: real Chromium draws a registry face on a
+# canvas, encodes it with toDataURL in each format a canvas makes, and sends it through the
+# seed's protocol from the seed page's own origin (http://localhost:3000), as react-webcam
+# does (its getScreenshot() asks for WebP unless told otherwise).
+
+class _SeedPage(http.server.BaseHTTPRequestHandler):
+    """The seed's page as its dev server serves it (http://localhost:3000): another origin."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>seed client</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def seed_page():
+    """http://localhost:PORT/ (a free port standing in for 3000), served from a thread.
+
+    A real server, not a routed fake: Chromium lets a page reach a loopback WebSocket only
+    from a page it knows came from this machine (its local network access checks)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SeedPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+FORMATS = ["image/webp", "image/png", "image/jpeg"]
+
+# Draw the face, then for each format: toDataURL, send, wait for the answer (one socket).
+CANVAS_TO_SEED = """async ([face, url, formats]) => {
+  const image = new Image();
+  image.src = face;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext("2d").drawImage(image, 0, 0);
+  const socket = new WebSocket(url);
+  await new Promise((opened, failed) => { socket.onopen = opened; socket.onerror = failed; });
+  const out = {};
+  for (const format of formats) {
+    const sent = canvas.toDataURL(format);
+    const answer = new Promise((got) => { socket.onmessage = (m) => got(JSON.parse(m.data)); });
+    socket.send(JSON.stringify({ event: "localhost:subscribe", data: { image: sent } }));
+    out[format] = { head: sent.slice(0, sent.indexOf(",") + 1), bytes: sent.length,
+                    reply: await answer };
+  }
+  socket.close();
+  return out;
+}"""
+
+
+def test_every_canvas_format_from_the_seed_page_gets_the_same_emotion(
+    server, seed_crop, browser, seed_page
+):
+    crop = seed_crop(HAPPY)
+    face = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", crop)[1]).decode()
+    page = browser.new_page()
+    page.goto(seed_page)  # an origin other than the daemon's, as the seed's client has
+    answers = page.evaluate(CANVAS_TO_SEED, [face, f"{server.ws}/", FORMATS])
+
+    for media in FORMATS:
+        answer = answers[media]
+        assert answer["head"] == f"data:{media};base64,"  # Chromium made this format
+        reply = answer["reply"]
+        assert "error" not in reply, (media, reply)
+        assert reply["emotion"] == "happy", (media, reply)
+        assert max(reply["predictions"]) >= 0.8, (media, reply)
+    # Lossy formats move the probabilities a little, never the answer.
+    png = answers["image/png"]["reply"]["predictions"]
+    for media in ("image/webp", "image/jpeg"):
+        other = answers[media]["reply"]["predictions"]
+        assert max(abs(a - b) for a, b in zip(png, other, strict=True)) < 0.15, media
+
+
+# ---- the Keras original's client: predictions keyed by FER2013's labels, and a new
+# connection for every frame (open, send one message, read one reply).
+
+@pytest.fixture(scope="module")
+def keras_server(assets, module_daemon_factory, serve_daemon):
+    """A daemon set up for the Keras original's client (docs/websocket.md has the recipe)."""
+    camera = {"source": {"type": "file", "path": str(assets / "feat-test-data" / "no_face.mp4"),
+                         "loop": True}, "interval_ms": 500}
+    return serve_daemon(module_daemon_factory, {"cam": camera}, seed_reply="labels",
+                        seed_labels=LABELS)
+
+
+def test_the_keras_clients_one_shot_connections_get_label_keyed_replies(keras_server, face_image):
+    frame = data_url(face_image(HAPPY), "jpg")  # it sends the whole webcam frame
+    for _ in range(3):
+        with seed_connect(keras_server) as connection:  # a new socket per frame, as it does
+            reply = ask(connection, seed_message(frame))
+        predictions = reply["predictions"]
+        assert list(predictions) == LABELS  # pred_log['predictions']['angry'], ...
+        assert reply["emotion"] == "happy" == max(predictions, key=predictions.get)
+        assert predictions["happy"] >= 0.9 and sum(predictions.values()) == pytest.approx(1, 1e-3)
