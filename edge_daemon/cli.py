@@ -37,6 +37,7 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_CONFIG = 2
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+WATCH_URL = "ws://127.0.0.1:8000/stream"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "server: # yaml-language-server: $schema=config.schema.json")
     schema.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write to FILE instead of stdout")
+    watch = commands.add_parser(
+        "watch", parents=[common], help="print what a running daemon sees, every few seconds",
+        description="Connect to a running daemon's results stream and print one line every "
+        "few seconds: per camera the faces in view, the dominant emotion and results per "
+        "second. Waits for the daemon if it is not up. Ctrl-C stops it.")
+    watch.add_argument("--url", default=WATCH_URL, metavar="URL",
+                       help=f"the daemon's results stream (default {WATCH_URL})")
+    watch.add_argument("--every", type=float, default=3.0, metavar="S",
+                       help="seconds between lines (default 3)")
     bench = commands.add_parser(
         "bench", parents=[common], help="measure speed, CPU, memory and MQTT latency here",
         description="Time the pipeline stage by stage beside the Keras original's, int8 and "
@@ -94,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The daemon talks at info; the one-shot commands only when something is wrong.
     configure_logging(args.log_level or ("info" if args.command == "run" else "warning"))
     handlers = {"run": _run, "check-config": _check_config, "probe": _probe, "schema": _schema,
-                "bench": _bench}
+                "watch": _watch, "bench": _bench}
     return handlers[args.command](args)
 
 
@@ -169,6 +179,19 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from edge_daemon.config.websocket import WS_TOKEN_ENV
+    from edge_daemon.watch import watch
+
+    if args.every <= 0:
+        print("emotion-edge watch: --every must be over 0", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return watch(args.url, args.every, os.environ.get(WS_TOKEN_ENV))
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 def _bench(args: argparse.Namespace) -> int:
