@@ -101,9 +101,37 @@ def test_seed_file_given_to_the_wrong_arch_gets_a_hint(seed_state_dict: Path):
         check_fit(get_arch("mini-xception").build(7, 1), state, "mini-xception")
 
 
-def test_truncated_file(tmp_path: Path):
+@pytest.mark.parametrize("keep", [500, 0.5, -30])
+def test_truncated_file_is_named_in_one_complete_line(tmp_path: Path, keep):
     path = tmp_path / "cut.th"
-    torch.save({"w": torch.zeros(1000)}, path)
-    path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(ExportError, match="not a readable PyTorch file"):
+    torch.save({"w": torch.zeros(100_000)}, path)
+    data = path.read_bytes()
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep
+    path.write_bytes(data[:cut])
+    with pytest.raises(ExportError) as caught:
         load_state_dict(path)
+    text = str(caught.value)
+    assert "cut short or damaged" in text and "was the copy interrupted?)" in text
+    assert "\n" not in text and text.endswith(")")  # whole, not cut mid-sentence
+
+
+def test_a_damaged_legacy_file_says_so(tmp_path: Path):
+    path = tmp_path / "old.pt"
+    path.write_bytes(b"\x80\x02junk that is not a pickle")
+    with pytest.raises(ExportError, match=r"legacy \(pickle\) format is damaged or cut short"):
+        load_state_dict(path)
+
+
+def test_a_file_of_the_other_arch_names_the_right_one():
+    mini = get_arch("mini-xception").build(7, 1).state_dict()
+    with pytest.raises(ExportError, match=r"its keys are those of mini-xception: try --arch "
+                                          r"mini-xception$"):
+        check_fit(get_arch("seed-efficientnet-v2-m").build(6, 3), mini, "seed-efficientnet-v2-m")
+
+
+def test_a_file_of_another_size_of_the_given_arch_is_not_sent_to_the_same_arch():
+    partial = dict(list(get_arch("mini-xception").build(7, 1).state_dict().items())[:-4])
+    with pytest.raises(ExportError) as caught:
+        check_fit(get_arch("mini-xception").build(7, 1), partial, "mini-xception")
+    assert "try --arch" not in str(caught.value)
+    assert "another size or version of the network" in str(caught.value)

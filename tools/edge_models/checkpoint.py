@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,25 +39,52 @@ def _read(path: Path) -> object:
     except OSError as exc:
         raise ExportError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC)):
-        raise ExportError(f"{path}: not a PyTorch file (torch.save writes a zip archive)")
+        raise ExportError(f"{path}: not a PyTorch file (torch.save writes a zip archive; "
+                          f"this starts with {head!r})")
+    if head.startswith(ZIP_MAGIC):
+        _check_archive(path)
     try:
         # weights_only refuses arbitrary pickled code; map_location lets files saved on a
         # CUDA machine load on a CPU-only one.
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's notes on pickle protocols
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc):
             raise ExportError(
                 f"{path}: holds pickled Python objects (a whole saved model?), not a state_dict;"
                 " save it with torch.save(model.state_dict(), path)"
             ) from exc
-        raise ExportError(f"{path}: not a readable PyTorch file ({_first_line(exc)})") from exc
+        raise ExportError(f"{path}: not a readable PyTorch file: {_first_sentence(exc)}") from exc
     except Exception as exc:  # torch raises many kinds on truncated or foreign files
-        raise ExportError(f"{path}: not a readable PyTorch file ({_first_line(exc)})") from exc
+        if head.startswith(PICKLE_MAGIC):
+            raise ExportError(f"{path}: not a readable PyTorch file: the legacy (pickle) format "
+                              f"is damaged or cut short ({_first_sentence(exc)})") from exc
+        raise ExportError(f"{path}: not a readable PyTorch file: {_first_sentence(exc)}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+def _check_archive(path: Path) -> None:
+    """A zip archive as torch.save writes it: complete, with its data.pkl record."""
+    size = path.stat().st_size
+    if not zipfile.is_zipfile(path):
+        raise ExportError(f"{path}: cut short or damaged: the zip archive torch.save writes "
+                          f"has no end record ({size} bytes; was the copy interrupted?)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ExportError(f"{path}: damaged zip archive ({exc})") from exc
+    if not any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
+        raise ExportError(f"{path}: a zip archive, but not one torch.save wrote (no data.pkl)")
+
+
+def _first_sentence(exc: BaseException) -> str:
+    """The first sentence of an error's text, whole (library messages run on for lines)."""
+    text = " ".join(str(exc).split())
+    if " " not in text:  # a bare key or number says nothing without its kind
+        return f"{type(exc).__name__} {text}".strip()
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -111,14 +140,27 @@ def check_fit(module: nn.Module, state: Mapping[str, torch.Tensor], arch_name: s
     if differing:
         problems.append(f"{_count(len(differing), 'shape')} differ ({_names(differing)})")
     if problems:
-        hint = ""
-        if unexpected and all(k.startswith("base.") for k in unexpected):
-            hint = "; keys starting with 'base.' are the seed's: try --arch seed-efficientnet-v2-m"
-        elif missing and all(k.startswith("base.") for k in missing):
-            hint = "; the seed's keys all start with 'base.'"
-        raise ExportError(
-            f"the state_dict does not fit {arch_name}: {'; '.join(problems)}{hint}"
-        )
+        raise ExportError(f"the state_dict does not fit {arch_name}: {'; '.join(problems)}"
+                          f"{_which_arch(state, arch_name)}")
+
+
+def _which_arch(state: Mapping[str, torch.Tensor], given: str) -> str:
+    """A hint naming the known architecture whose keys the file has, if not the one given."""
+    from edge_models.archs import ARCHS  # the networks, built only on this error path
+
+    keys = set(state)
+    fits = {}
+    for name, arch in ARCHS.items():
+        channels = 1 if arch.defaults.channels == "gray" else 3
+        expected = set(arch.build(len(arch.defaults.labels), channels).state_dict())
+        fits[name] = len(keys & expected) / max(len(keys | expected), 1)
+    best = max(fits, key=fits.get)
+    if best != given and fits[best] >= 0.9:
+        return f"; its keys are those of {best}: try --arch {best}"
+    if best == given and fits[best] >= 0.5:
+        return (f"; it has most of {given}'s keys but not all: another size or version of "
+                f"the network than this tool's {given}?")
+    return f"; it fits none of the known architectures ({', '.join(ARCHS)})"
 
 
 def output_width(state: Mapping[str, torch.Tensor], head_key: str, default: int) -> int:
