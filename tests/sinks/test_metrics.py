@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 import yaml
+from polling import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge_daemon import __version__
@@ -83,13 +84,16 @@ def running(assets, mosquitto, daemon_factory):
 def test_counters_move_as_a_face_video_is_processed(running):
     daemon, port = running
     first, _ = scrape(port)
-    time.sleep(1.5)
-    second, _ = scrape(port)
     cam = {"camera": "front"}
-    for name in ("emotion_edge_frames_captured_total", "emotion_edge_frames_processed_total",
-                 "emotion_edge_faces_detected_total",
-                 "emotion_edge_mqtt_messages_published_total"):
-        assert value(second, name) > value(first, name), name
+    names = ("emotion_edge_frames_captured_total", "emotion_edge_frames_processed_total",
+             "emotion_edge_faces_detected_total", "emotion_edge_mqtt_messages_published_total")
+
+    def moved() -> dict | None:
+        second, _ = scrape(port)
+        return second if all(value(second, n) > value(first, n) for n in names) else None
+
+    assert wait_until(moved, timeout=30), [(n, value(first, n)) for n in names]
+    second, _ = scrape(port)  # counters only grow: a later scrape has moved too
     for stage in ("capture_wait", "detection", "classification", "tracking"):
         count = "emotion_edge_stage_duration_seconds_count"
         assert value(second, count, stage=stage, **cam) > value(first, count, stage=stage)

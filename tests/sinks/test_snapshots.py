@@ -328,8 +328,8 @@ def _check_outage_and_recovery(camera: RunningCamera, caplog, heal) -> None:
     sink = camera.sink
     assert wait_until(lambda: sink.stats.failed.get("cam", 0) >= 3, timeout=10)
     before = len(camera.collected.results)
-    time.sleep(0.5)
-    assert len(camera.collected.results) > before + 5  # the pipeline keeps publishing
+    # The pipeline keeps publishing while the disk fails.
+    assert wait_until(lambda: len(camera.collected.results) > before + 5, timeout=30)
     assert not sink.stats.saved and sink.stats.failing
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]  # once, not per sample

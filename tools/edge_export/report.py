@@ -42,6 +42,7 @@ class ExportReport:
     chosen: str
     reason: str
     machine: dict[str, str] = field(default_factory=dict)
+    steps_s: dict[str, float] = field(default_factory=dict)  # where the time went, in order
 
     def to_json(self) -> str:
         """The report as indented JSON."""
