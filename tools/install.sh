@@ -138,6 +138,11 @@ print("emotion-edge: bundled models:", ", ".join(models) or "none")
 sys.exit(0 if models else 1)
 EOF
   [[ ! -f $REPO/README.md ]] || install -m 0644 "$REPO/README.md" "$(path "$PREFIX")/README.md"
+  # The README links into docs/: the pages go beside it, so that its links work on the board.
+  if [[ -d $REPO/docs ]]; then
+    install -d -m 0755 "$(path "$PREFIX")/docs"
+    install -m 0644 "$REPO"/docs/*.md "$REPO"/docs/*.png "$(path "$PREFIX")/docs/"
+  fi
 }
 
 install_config() {

@@ -142,6 +142,11 @@ def test_files_installed_one_by_one(installed):
     }
     if (REPO / "README.md").exists():
         expected["opt/emotion-edge/README.md"] = f"file 644 {digest(REPO / 'README.md')}"
+    if (REPO / "docs").is_dir():  # the pages the README links to, beside it
+        expected["opt/emotion-edge/docs"] = "dir 755"
+        for page in sorted((REPO / "docs").iterdir()):
+            if page.suffix in (".md", ".png"):
+                expected[f"opt/emotion-edge/docs/{page.name}"] = f"file 644 {digest(page)}"
     if shutil.which("systemctl"):  # `systemctl --root enable` works without a running systemd
         expected["etc/systemd/system/multi-user.target.wants"] = "dir 755"
         expected[WANTS] = f"link /etc/systemd/system/{UNIT}"
