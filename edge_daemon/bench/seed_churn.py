@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -86,7 +87,7 @@ def one_shot(url: str, message: str) -> tuple[float, dict]:
 
 
 def measure_seed_churn(video: Path, seconds: float, rate: float, windows: int,
-                       say) -> dict:
+                       say: Callable[[str], object]) -> dict:
     """Connections at `rate` per second for `seconds`; figures per window and overall."""
     port = free_port()
     message = frame_message(video)

@@ -19,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def asset_list() -> list[dict]:
     return json.loads(ASSET_LIST.read_text())["assets"]
 
 
-def fetch(names: list[str], dest: Path, say=None) -> None:
+def fetch(names: list[str], dest: Path, say: Callable[[str], object] | None = None) -> None:
     """Fetch the named assets (those not yet there) into dest, saying each one."""
     dest.mkdir(parents=True, exist_ok=True)
     wanted = [a for a in asset_list() if a["name"] in names]

