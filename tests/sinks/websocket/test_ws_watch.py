@@ -69,9 +69,12 @@ def test_watch_waits_for_the_daemon_then_prints_what_it_sees(assets, daemon_fact
 def test_the_demo_shows_a_banner_then_what_it_sees_without_a_broker_and_stops_on_ctrl_c():
     port = free_port()
     env = dict(os.environ, EMOTION_EDGE_DEMO_SKIP_INSTALL="1", EMOTION_EDGE_DEMO_PORT=str(port))
+    # As from a terminal: Ctrl-C is not ignored. (A test run started in the background
+    # inherits SIGINT ignored, and a shell cannot trap a signal ignored when it started.)
     demo = subprocess.Popen(["bash", "tools/demo.sh"], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = Lines(demo)
         assert lines.wait_for(lambda s: s.startswith("emotion-edge demo:"), 120), lines.lines
