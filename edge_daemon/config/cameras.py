@@ -104,6 +104,10 @@ class FileSourceConfig(Section):
     realtime: bool = True
     """Deliver frames at the video's own frame rate, like a camera; false decodes as fast as
     possible (benchmarks)."""
+    every_frame: bool = False
+    """Hand the pipeline every frame, each waiting until the one before was taken: nothing is
+    dropped, so two runs see the same frames (tools/check_arm64.sh compares machines so).
+    Use with `realtime: false` and `interval_ms: 0`."""
 
 
 SourceConfig = Annotated[

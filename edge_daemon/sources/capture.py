@@ -109,6 +109,8 @@ class CaptureSource(ABC):
         self._attempts: list[tuple[threading.Thread, _Attempt]] = []
         self._outage = OutageLog(REMINDER_S)
         self._reject_log = LogThrottle(60.0)
+        # Lockstep: a frame waits until the one before was taken instead of replacing it.
+        self.lockstep = False
 
     @classmethod  # noqa: B027 - not abstract: most backends work everywhere
     def check_available(cls) -> None:
@@ -161,6 +163,7 @@ class CaptureSource(ABC):
                 slot = self._slot
                 if slot is not None and slot.index > newer_than:
                     self._slot_taken = True
+                    self._cond.notify_all()  # a lockstep capture waits for this
                     return slot
                 remaining = deadline - time.monotonic()
                 if self._finished or self._stopping.is_set() or remaining <= 0:
@@ -257,6 +260,8 @@ class CaptureSource(ABC):
         grabs = callable(getattr(capture, "grab", None)) and callable(
             getattr(capture, "retrieve", None))
         while not (attempt.abandoned.is_set() or self._stopping.is_set()):
+            if self.lockstep:
+                self._await_taken(attempt)
             image, stamp = self._next_image(capture, grabs, first=attempt.frames == 0)
             if attempt.abandoned.is_set():
                 return  # too late: a newer attempt owns the slot now
@@ -279,6 +284,14 @@ class CaptureSource(ABC):
             self._offer(frame, stamp)
             attempt.frames += 1
 
+    def _await_taken(self, attempt: _Attempt) -> None:
+        """Wait until the consumer took the frame in the slot (lockstep)."""
+        with self._cond:
+            while not (self._slot_taken or self._stopping.is_set()
+                       or attempt.abandoned.is_set()):
+                self._cond.wait(WATCH_POLL_S)
+                attempt.last_frame = time.monotonic()  # a slow consumer is not a stall
+
     def _next_image(self, capture: Capture, grabs: bool,
                     first: bool) -> tuple[np.ndarray | None, tuple[float, float]]:
         """The next image (or _SKIPPED: grabbed, not converted) and when it was grabbed."""
@@ -288,7 +301,7 @@ class CaptureSource(ABC):
         if not capture.grab():  # type: ignore[attr-defined]
             return None, (0.0, 0.0)
         stamp = (time.time(), time.monotonic())
-        if stamp[1] < self._skip_until and not first:
+        if stamp[1] < self._skip_until and not first and not self.lockstep:
             return _SKIPPED, stamp
         return capture.retrieve(), stamp  # type: ignore[attr-defined]
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from edge_daemon.config.cameras import FileSourceConfig
+from edge_daemon.config.cameras import CameraConfig, FileSourceConfig
 from edge_daemon.sources.capture import CaptureSource, SourceOpenError
 from edge_daemon.sources.opencv import open_video_capture
 
@@ -147,6 +147,10 @@ class FileSource(CaptureSource):
     kind: ClassVar[str] = "file"
     settings_type: ClassVar[type] = FileSourceConfig
     settings: FileSourceConfig
+
+    def __init__(self, name: str, camera: CameraConfig) -> None:
+        super().__init__(name, camera)
+        self.lockstep = self.settings.every_frame
 
     def describe(self) -> str:
         """The file's path."""

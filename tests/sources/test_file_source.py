@@ -22,7 +22,7 @@ SINGLE_FACE_FRAMES = 72  # single_face.mp4: 72 frames at 30 fps, 640 x 360
 
 def camera(path: Path | str, **options) -> CameraConfig:
     source = {"type": "file", "path": str(path)}
-    for key in ("loop", "realtime"):
+    for key in ("loop", "realtime", "every_frame"):
         if key in options:
             source[key] = options.pop(key)
     return CameraConfig.model_validate({"source": source, **options})
@@ -81,6 +81,21 @@ def test_a_fast_consumer_gets_every_frame_paced_like_the_camera(single_face, sta
     frame = frames[0]
     assert frame.image.shape == (360, 640, 3) and frame.image.dtype.name == "uint8"
     assert frame.camera == "cam" and frame.width == 640 and frame.height == 360
+
+
+def test_every_frame_waits_for_a_slow_consumer_and_drops_nothing(single_face, started):
+    source = started("cam", camera(single_face, realtime=False, every_frame=True,
+                                   stall_timeout_s=0.5))
+    taken, last = [], -1
+    while (frame := source.latest(last, 5.0)) is not None:
+        taken.append(frame.index)
+        last = frame.index
+        if len(taken) <= 3:
+            time.sleep(0.8)  # longer than the stall timeout: waiting on us is no stall
+        source.skip_until(time.monotonic() + 1.0)  # and no frame is skipped for it either
+    assert taken == list(range(SINGLE_FACE_FRAMES))
+    assert source.finished
+    assert source.stats.frames_dropped == 0 and source.stats.reopen_attempts == 0
 
 
 def test_latest_waits_only_for_a_newer_frame(single_face, started):
