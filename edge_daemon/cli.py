@@ -65,15 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Run the daemon until SIGTERM or SIGINT.")
     check = commands.add_parser(
         "check-config", parents=[common, with_config], help="validate a config and exit",
-        description="Validate the config (every problem at once, exit 2 if any), then load "
-        "the models it names (exit 1 if one is unusable). Starts no camera.")
-    check.add_argument("--no-models", action="store_true", help="only validate the YAML")
+        description="Validate the config (every problem at once, exit 2 if any), then check "
+        "that each enabled camera's backend works here (a GStreamer pipeline is parsed: "
+        "unknown elements, missing plugins, no appsink) and load the models it names (exit "
+        "1 if a camera or a model is unusable). Starts no camera.")
+    check.add_argument("--no-models", action="store_true",
+                       help="only validate the YAML (no camera backends, no models)")
     probe = commands.add_parser(
         "probe", parents=[common], help="list cameras, onnxruntime providers, libraries",
         description="List the V4L2 cameras that deliver frames, onnxruntime's execution "
-        "providers, OpenCV's GStreamer/FFmpeg support and whether picamera2 and mediapipe "
-        "import.")
+        "providers, OpenCV's FFmpeg and GStreamer's (PyGObject) support, whether picamera2 "
+        "and mediapipe import, and which provider runs each model's nodes (each model runs "
+        "once, profiled, with the runtime section of --config if given).")
     probe.add_argument("--json", action="store_true", help="print JSON instead of text")
+    probe.add_argument("--config", type=Path, default=None,
+                       help="take the runtime providers and the emotion model from this config")
     schema = commands.add_parser(
         "schema", parents=[common], help="print the config's JSON Schema (for editors)",
         description="Print the JSON Schema of the YAML config, e.g. for the YAML language "
@@ -151,6 +157,16 @@ def _check_config(args: argparse.Namespace) -> int:
     if args.no_models:
         return EXIT_OK
     from edge_daemon.app import StartupError, load_classifier, load_detector
+    from edge_daemon.sources.capture import SourceUnavailableError
+    from edge_daemon.sources.registry import build_source
+
+    unusable = 0
+    for name, camera in config.enabled_cameras().items():
+        try:
+            build_source(name, camera)  # builds, does not start: no device is opened
+        except SourceUnavailableError as exc:
+            print(f"{args.config}: camera {name}: {exc}", file=sys.stderr)
+            unusable += 1
 
     try:
         classifier = load_classifier(config)
@@ -161,13 +177,19 @@ def _check_config(args: argparse.Namespace) -> int:
     meta = classifier.meta
     print(f"emotion model {meta.name} ({meta.quantization}): {', '.join(meta.labels)}; "
           f"face detector {config.detector.backend} ({config.detector.model}): usable")
-    return EXIT_OK
+    return EXIT_FATAL if unusable else EXIT_OK
 
 
 def _probe(args: argparse.Namespace) -> int:
     from edge_daemon.probe import format_report, run_probe
 
-    report = run_probe()
+    runtime = classifier = None
+    if args.config is not None:
+        config = _load(args)
+        if config is None:
+            return EXIT_CONFIG
+        runtime, classifier = config.runtime, config.classifier
+    report = run_probe(runtime=runtime, classifier=classifier)
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
     return EXIT_OK
 

@@ -1,4 +1,5 @@
-"""`emotion-edge probe`: what this machine offers (cameras, providers, optional libraries)."""
+"""`emotion-edge probe`: what this machine offers (cameras, providers, optional libraries),
+and what each model really runs on with the configured runtime."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import cv2
 import onnxruntime as ort
 
 from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.config.runtime import RuntimeConfig
 from edge_daemon.inference.detectors.blazeface import default_model_path
-from edge_daemon.sources.opencv import opencv_has_gstreamer, quiet_opencv
+from edge_daemon.inference.onnx_model import RuntimeOptions, node_placement
+from edge_daemon.sources.gstreamer import gstreamer_version
+from edge_daemon.sources.opencv import quiet_opencv
 
 
 @dataclass
@@ -30,17 +34,30 @@ class CameraProbe:
 
 
 @dataclass
+class ModelProbe:
+    """One model file and which execution provider ran how many of its nodes."""
+
+    name: str
+    path: str
+    present: bool
+    nodes: dict[str, int] = field(default_factory=dict)  # provider -> nodes it ran
+    ops: dict[str, dict[str, int]] = field(default_factory=dict)  # provider -> op -> count
+    error: str = ""
+
+
+@dataclass
 class ProbeReport:
     """Everything probe found."""
 
     cameras: list[CameraProbe] = field(default_factory=list)
     onnxruntime_version: str = ""
     onnxruntime_providers: list[str] = field(default_factory=list)
+    requested_providers: list[str] = field(default_factory=list)  # the runtime section's
     opencv_version: str = ""
-    opencv_gstreamer: bool = False
     opencv_ffmpeg: bool = False
+    gstreamer: str = ""  # GStreamer's version through PyGObject, or why it is not usable
     libraries: dict[str, str] = field(default_factory=dict)  # name -> version or why not
-    models: dict[str, bool] = field(default_factory=dict)  # bundled model -> present
+    models: list[ModelProbe] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """The report as plain data (for --json)."""
@@ -93,12 +110,29 @@ def library_status(module: str) -> str:
     return f"importable ({getattr(imported, '__version__', 'version unknown')})"
 
 
-def run_probe(camera_pattern: str = "/dev/video*") -> ProbeReport:
-    """Probe cameras, onnxruntime, OpenCV, optional libraries and the bundled models."""
+def probe_model(name: str, path: Path, options: RuntimeOptions) -> ModelProbe:
+    """Run one model once, profiled, to see which provider took its nodes."""
+    found = ModelProbe(name, str(path), path.is_file())
+    if not found.present:
+        return found
+    try:
+        found.ops = node_placement(path, options)
+    except Exception as exc:  # onnxruntime's own errors: reported, the probe goes on
+        found.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    found.nodes = {provider: sum(ops.values()) for provider, ops in found.ops.items()}
+    return found
+
+
+def run_probe(camera_pattern: str = "/dev/video*", runtime: RuntimeConfig | None = None,
+              classifier: ClassifierConfig | None = None) -> ProbeReport:
+    """Probe cameras, onnxruntime, OpenCV, GStreamer, optional libraries and the models."""
     quiet_opencv()
     build = cv2.getBuildInformation()
-    bundled: dict[str, Path] = {
-        "classifier (default)": ClassifierConfig().model_path(),
+    runtime = runtime or RuntimeConfig()
+    options = RuntimeOptions.from_config(runtime)
+    classifier = classifier or ClassifierConfig()
+    models: dict[str, Path] = {
+        "classifier": classifier.model_path(),
         "blazeface short": default_model_path("short"),
         "blazeface full": default_model_path("full"),
     }
@@ -106,11 +140,12 @@ def run_probe(camera_pattern: str = "/dev/video*") -> ProbeReport:
         cameras=probe_v4l2(camera_pattern),
         onnxruntime_version=ort.__version__,
         onnxruntime_providers=list(ort.get_available_providers()),
+        requested_providers=list(runtime.providers),
         opencv_version=cv2.__version__,
-        opencv_gstreamer=opencv_has_gstreamer(),
         opencv_ffmpeg=re.search(r"^\s*FFMPEG:\s*YES", build, re.MULTILINE) is not None,
+        gstreamer=gstreamer_version(),
         libraries={name: library_status(name) for name in ("picamera2", "mediapipe")},
-        models={f"{name}: {path}": path.is_file() for name, path in bundled.items()},
+        models=[probe_model(name, path, options) for name, path in models.items()],
     )
 
 
@@ -127,11 +162,19 @@ def format_report(report: ProbeReport) -> str:
             lines.append(f"  {cam.device}: cannot read frames (busy, or a metadata node)")
     lines += [
         f"onnxruntime {report.onnxruntime_version}, providers: "
-        + ", ".join(report.onnxruntime_providers),
-        f"OpenCV {report.opencv_version}: GStreamer {yes[report.opencv_gstreamer]}, "
-        f"FFmpeg {yes[report.opencv_ffmpeg]}",
+        + ", ".join(report.onnxruntime_providers)
+        + f"; asked for: {', '.join(report.requested_providers)}",
+        f"OpenCV {report.opencv_version}: FFmpeg {yes[report.opencv_ffmpeg]}",
+        f"GStreamer (PyGObject): {report.gstreamer}",
     ]
     lines += [f"{name}: {status}" for name, status in report.libraries.items()]
-    lines += [f"model {name}: {'present' if ok else 'MISSING'}"
-              for name, ok in report.models.items()]
+    for model in report.models:
+        if not model.present:
+            lines.append(f"model {model.name}: MISSING ({model.path})")
+        elif model.error:
+            lines.append(f"model {model.name}: cannot run ({model.error}; {model.path})")
+        else:
+            runs = ", ".join(f"{count} nodes on {provider}"
+                             for provider, count in model.nodes.items())
+            lines.append(f"model {model.name}: {runs} ({model.path})")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,14 +92,27 @@ def test_schema_command_prints_the_shipped_schema(tmp_path):
     assert json.loads(out.read_text())["properties"]["cameras"]
 
 
-def test_probe_reports_providers_and_opencv_support():
-    done = emotion_edge("probe", "--json")
+def test_probe_reports_providers_libraries_and_where_each_model_runs(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("cameras: {a: {source: {type: v4l2}}}\n"
+                      "runtime: {providers: [cuda, cpu]}\n")
+    done = emotion_edge("probe", "--json", "--config", str(config))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert "CPUExecutionProvider" in report["onnxruntime_providers"]
+    assert report["requested_providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert report["opencv_ffmpeg"] is True
-    assert isinstance(report["opencv_gstreamer"], bool)
+    assert report["gstreamer"].startswith(("GStreamer 1.", "not usable ("))
     assert set(report["libraries"]) == {"picamera2", "mediapipe"}
-    assert all(report["models"].values()), report["models"]  # bundled models are present
+    models = {m["name"]: m for m in report["models"]}
+    assert set(models) == {"classifier", "blazeface short", "blazeface full"}
+    for model in models.values():  # bundled, and run once: every node on the CPU here
+        assert model["present"] and not model["error"], model
+        assert set(model["nodes"]) == {"CPUExecutionProvider"}
+        assert model["nodes"]["CPUExecutionProvider"] >= 20
+        assert model["ops"]["CPUExecutionProvider"]["Conv"] >= 20
+    fallback = [line for line in done.stderr.splitlines() if "CUDAExecutionProvider" in line]
+    assert len(fallback) == 1 and "falling back to CPUExecutionProvider" in fallback[0]
     text = emotion_edge("probe")
     assert text.returncode == 0 and "V4L2 cameras:" in text.stdout
+    assert re.search(r"^model classifier: \d+ nodes on CPUExecutionProvider", text.stdout, re.M)

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto prometheus systemd python3-venv chromium)
+APT_PACKAGES=(mosquitto prometheus systemd python3-venv chromium
+  # GStreamer sources through PyGObject, and the RTSP server their tests start
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -21,6 +24,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[export,models,bench,test]"
+# The distribution's gi, and only it, as tools/install.sh does on a board.
+.venv/bin/python tools/link_system_gi.py --venv .venv
 .venv/bin/python tools/fetch_assets.py
 [ ! -f tools/build_face_set.py ] || .venv/bin/python tools/build_face_set.py
 

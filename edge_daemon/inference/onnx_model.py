@@ -6,7 +6,9 @@ that the model classes deal only with what their model means.
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,66 @@ class RuntimeOptions:
                    graph_optimization=runtime.graph_optimization)
 
 
+_reported: set[str] = set()
+
+
+def _report_once(line: str) -> None:
+    # Every model of the daemon would say the same: once per process is enough.
+    if line not in _reported:
+        _reported.add(line)
+        log.warning("%s", line)
+
+
+def usable_providers(wanted: tuple[str, ...]) -> list[str]:
+    """The wanted providers this onnxruntime has, in order; the CPU when none.
+
+    A provider it lacks (CUDA in the CPU wheel) is skipped with one warning that names what
+    it runs on instead: the config stays valid on every board.
+    """
+    available = ort.get_available_providers()
+    usable = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        _report_once(f"execution provider {', '.join(missing)} not in this onnxruntime "
+                     f"{ort.__version__} (it has {', '.join(available)}): falling back to "
+                     f"{usable[0]}")
+    return usable
+
+
+def node_placement(path: str | Path, options: RuntimeOptions) -> dict[str, dict[str, int]]:
+    """Which provider ran each node of one inference on zeros: provider -> op type -> count.
+
+    onnxruntime says which nodes a provider took only in its profile, so the model runs once
+    with profiling on (for `emotion-edge probe`; the daemon never profiles).
+    """
+    session_options = ort.SessionOptions()
+    session_options.graph_optimization_level = GRAPH_OPTIMIZATION[options.graph_optimization]
+    session_options.intra_op_num_threads = options.intra_op_threads
+    session_options.log_severity_level = 3
+    session_options.enable_profiling = True
+    with tempfile.TemporaryDirectory() as folder:
+        session_options.profile_file_prefix = str(Path(folder) / "probe")
+        session = ort.InferenceSession(str(path), sess_options=session_options,
+                                       providers=usable_providers(options.providers))
+        feeds = {}
+        for model_input in session.get_inputs():
+            # A free batch is one; free spatial sizes (BlazeFace's) a size it is run at.
+            shape = [d if isinstance(d, int) and d > 0 else (1 if i == 0 else 128)
+                     for i, d in enumerate(model_input.shape)]
+            dtype = np.uint8 if "uint8" in model_input.type else np.float32
+            feeds[model_input.name] = np.zeros(shape, dtype)
+        session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    placement: dict[str, dict[str, int]] = {}
+    for event in events:
+        args = event.get("args", {})
+        if event.get("cat") == "Node" and "provider" in args and event["name"].endswith(
+                "_kernel_time"):
+            ops = placement.setdefault(args["provider"], {})
+            ops[args["op_name"]] = ops.get(args["op_name"], 0) + 1
+    return placement
+
+
 class OnnxModel:
     """An onnxruntime session with its single input introspected once."""
 
@@ -72,14 +134,7 @@ class OnnxModel:
             session_options.add_free_dimension_override_by_name(name, size)
         spin = "1" if options.allow_spinning else "0"
         session_options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        available = set(ort.get_available_providers())
-        providers = [p for p in options.providers if p in available]
-        skipped = [p for p in options.providers if p not in available]
-        if skipped:
-            log.info("%s: providers not available here, skipped: %s",
-                     self.path.name, ", ".join(skipped))
-        if not providers:
-            providers = ["CPUExecutionProvider"]
+        providers = usable_providers(options.providers)
         try:
             self.session = ort.InferenceSession(
                 str(self.path), sess_options=session_options, providers=providers
@@ -93,6 +148,12 @@ class OnnxModel:
         self.input_shape: tuple = tuple(model_input.shape)
         self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
         self.providers: list[str] = self.session.get_providers()
+        if self.providers[0] != providers[0]:
+            # onnxruntime-gpu lists CUDA even where the CUDA libraries are missing; the
+            # session then quietly starts on the next provider.
+            _report_once(f"{providers[0]} could not be started (onnxruntime printed why "
+                         f"above; for CUDA: are the CUDA and cuDNN libraries installed?): "
+                         f"running on {self.providers[0]}")
         self.metadata_props: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

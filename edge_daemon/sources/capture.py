@@ -58,6 +58,7 @@ class Capture(Protocol):
     """One opened device or stream."""
 
     ended: bool  # set by read() when a finite source (a non-looping file) has no more frames
+    # Optional: error, a str saying why read() returned None, used in the log line.
 
     def read(self) -> np.ndarray | None:
         """The next image (blocking until it arrives); None when the source failed or ended."""
@@ -268,8 +269,9 @@ class CaptureSource(ABC):
             if image is None:
                 if capture.ended:
                     attempt.ended = True
-                else:
-                    attempt.error = f"reading {self.describe()} failed"
+                else:  # a backend may say why (a GStreamer bus error)
+                    attempt.error = (getattr(capture, "error", "")
+                                     or f"reading {self.describe()} failed")
                 return
             attempt.last_frame = time.monotonic()
             if image is _SKIPPED:

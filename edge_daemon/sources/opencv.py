@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
 import cv2
 import numpy as np
@@ -22,14 +21,12 @@ log = logging.getLogger(__name__)
 def quiet_opencv() -> None:
     """Stop OpenCV (and FFmpeg through it) from writing its own lines to stderr."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-
-def opencv_has_gstreamer() -> bool:
-    """True when this OpenCV build (or one of its plugins) can open GStreamer pipelines."""
-    build = cv2.getBuildInformation()
-    built_in = re.search(r"^\s*GStreamer:\s*YES", build, re.MULTILINE) is not None
-    return built_in or cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER)
+    # cv2.utils.logging is the PyPI wheels'; distribution builds (Debian's 4.6) lack it.
+    logging_module = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_module is not None:
+        logging_module.setLogLevel(logging_module.LOG_LEVEL_SILENT)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
 
 
 class OpenCvCapture:
