@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install (or uninstall) emotion-edge as a systemd service on Raspberry Pi OS (bookworm) or
-# Jetson Linux (Ubuntu 22.04), aarch64. Safe to run again: it upgrades in place.
+# Install (or uninstall) emotion-edge as a systemd service on Raspberry Pi OS 12 (bookworm,
+# Python 3.11) or Jetson Linux / JetPack 6 (Ubuntu 22.04, Python 3.10), aarch64; any Debian or
+# Ubuntu works as "generic". Safe to run again: it upgrades in place.
 #
 #   sudo tools/install.sh [install] [options]     venv in /opt/emotion-edge/venv, config in
 #                                                 /etc/emotion-edge, unit enabled
@@ -8,6 +9,16 @@
 #                                                 mqtt_password, your drop-ins and the saved
 #                                                 images in /var/lib/emotion-edge
 # Options:
+#   --board NAME            pi, jetson or generic (default: detected from the device tree).
+#                           pi: apt's GStreamer (libcamerasrc) and python3-picamera2, a venv
+#                           that sees apt's packages with apt's NumPy, the pi-camera drop-in.
+#                           jetson: apt's GStreamer, the jetson drop-in (GPU, CSI cameras).
+#                           Every board: the system's gi (PyGObject) linked into the venv, so
+#                           that GStreamer sources work (docs/install.md says why a link)
+#   --onnxruntime-gpu SPEC  replace PyPI's CPU onnxruntime by onnxruntime-gpu: SPEC is a wheel
+#                           file or a pip index URL (NVIDIA's for JetPack 6:
+#                           https://pypi.jetson-ai-lab.io/jp6/cu126); remembered for upgrades
+#   --no-apt                install no apt packages (say which are missing instead)
 #   --wheel FILE            install this wheel instead of building the checkout
 #   --python PY             interpreter for the venv (default: python3; needs >= 3.10)
 #   --system-site-packages  let the venv see apt's Python packages (python3-picamera2)
@@ -34,7 +45,12 @@ STATE_DIRS=(/var/lib/emotion-edge /var/lib/private/emotion-edge)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 action=install wheel="" python=python3 site_packages=0 example="$REPO/config/config.example.yaml"
-root=${DESTDIR:-} start_now=0 enable=1 purge=0 build_copy="" dropins=()
+root=${DESTDIR:-} start_now=0 enable=1 purge=0 build_copy="" dropins=() board="" ort_gpu=""
+use_apt=1 constraints=""
+# apt packages per board: GStreamer through PyGObject everywhere; picamera2 on the Pi.
+GST_PACKAGES=(python3-gi gir1.2-gstreamer-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+PI_PACKAGES=("${GST_PACKAGES[@]}" gstreamer1.0-libcamera python3-picamera2)
+JETSON_PACKAGES=("${GST_PACKAGES[@]}")
 
 say() { printf 'emotion-edge: %s\n' "$*"; }
 die() { printf 'emotion-edge: error: %s\n' "$*" >&2; exit 1; }
@@ -45,6 +61,9 @@ parse_args() {
   [[ $action == install || $action == uninstall ]] || die "unknown command '$action' (install or uninstall)"
   while [[ $# -gt 0 ]]; do
     case $1 in
+      --board) board=${2:?--board needs pi, jetson or generic}; shift ;;
+      --onnxruntime-gpu) ort_gpu=${2:?--onnxruntime-gpu needs a wheel file or an index URL}; shift ;;
+      --no-apt) use_apt=0 ;;
       --wheel) wheel=${2:?--wheel needs a file}; shift ;;
       --python) python=${2:?--python needs an interpreter}; shift ;;
       --system-site-packages) site_packages=1 ;;
@@ -67,6 +86,51 @@ parse_args() {
   if [[ -z $root && $(id -u) -ne 0 ]]; then die "run as root (sudo), or give --root DIR"; fi
 }
 
+# The board from the device tree (Raspberry Pi) or L4T's release file (Jetson).
+detect_board() {
+  local model=""
+  [[ -r /proc/device-tree/model ]] && model=$(tr -d '\0' </proc/device-tree/model)
+  if [[ $model == *"Raspberry Pi"* ]]; then echo pi
+  elif [[ -e /etc/nv_tegra_release || $model == *Jetson* ]]; then echo jetson
+  else echo generic
+  fi
+}
+
+choose_board() {
+  [[ -n $board ]] || board=$(detect_board)
+  case $board in
+    pi) site_packages=1; dropins+=(pi-camera) ;;  # picamera2 and its deps exist only in apt
+    jetson) dropins+=(jetson) ;;
+    generic) ;;
+    *) die "unknown board '$board' (pi, jetson or generic)" ;;
+  esac
+  local seen=() name
+  for name in "${dropins[@]}"; do [[ " ${seen[*]} " == *" $name "* ]] || seen+=("$name"); done
+  dropins=("${seen[@]}")
+}
+
+# Install the board's apt packages that are missing (a live system with apt only).
+install_apt_packages() {
+  local wanted=() missing=() pkg
+  case $board in
+    pi) wanted=("${PI_PACKAGES[@]}") ;;
+    jetson) wanted=("${JETSON_PACKAGES[@]}") ;;
+    *) return 0 ;;  # generic: GStreamer is optional, linked if the system has it
+  esac
+  command -v dpkg-query >/dev/null || return 0
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $use_apt -eq 0 || -n $root ]] || ! command -v apt-get >/dev/null; then
+    say "note: not installing apt packages here; the $board board wants: ${missing[*]}"
+    return 0
+  fi
+  say "installing apt packages for the $board board: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" ||
+    say "warning: apt could not install all of ${missing[*]} (GStreamer or picamera2 sources may not work)"
+}
+
 # True when PID 1 is systemd and we install into the running system.
 systemd_live() { [[ -z $root && -d /run/systemd/system ]] && command -v systemctl >/dev/null; }
 
@@ -76,7 +140,7 @@ check_platform() {
   # shellcheck disable=SC1091
   [[ -r /etc/os-release ]] && os=$(. /etc/os-release && printf '%s' "${PRETTY_NAME:-$ID}")
   [[ $arch == aarch64 ]] || say "note: $arch, not aarch64; made for a Raspberry Pi or a Jetson, continuing"
-  say "installing on $os ($arch) into ${root:-/}"
+  say "installing on $os ($arch), board $board, into ${root:-/}"
 }
 
 # The interpreter must be >= 3.10 and able to make venvs (Debian/Ubuntu split that off).
@@ -128,8 +192,20 @@ install_package() {
   # code; the dependencies stay and pip only fetches what changed.
   "${pip[@]}" uninstall -y -q emotion-edge >/dev/null 2>&1 || true
   say "installing ${wheel:-$REPO} (pip; the dependencies come as wheels from PyPI)"
-  "${pip[@]}" install -q "$source"
+  local install=(install -q)
+  if [[ $board == pi ]]; then
+    # apt's NumPy is what picamera2 and simplejpeg are built against: keep it the venv's
+    # (numpy<2 lets pip take it as installed instead of shadowing it with NumPy 2).
+    constraints=$(mktemp)
+    echo "numpy<2" >"$constraints"
+    install+=(--constraint "$constraints")
+  fi
+  "${pip[@]}" "${install[@]}" "$source"
+  [[ -z $constraints ]] || rm -f "$constraints"
   [[ -x $venv/bin/emotion-edge ]] || die "pip did not install the emotion-edge command"
+  install_onnxruntime_gpu
+  "$venv/bin/python" "$REPO/tools/link_system_gi.py" --venv "$venv" 2>&1 | sed 's/^/emotion-edge: /' ||
+    true
   "$venv/bin/python" - <<'EOF' || say "warning: no bundled models found in the package"
 import importlib.util, pathlib, sys
 spec = importlib.util.find_spec("edge_daemon")
@@ -142,6 +218,49 @@ EOF
   if [[ -d $REPO/docs ]]; then
     install -d -m 0755 "$(path "$PREFIX")/docs"
     install -m 0644 "$REPO"/docs/*.md "$REPO"/docs/*.png "$(path "$PREFIX")/docs/"
+  fi
+}
+
+# PyPI's onnxruntime is CPU-only and onnxruntime-gpu has no aarch64 wheel there: NVIDIA
+# builds one per JetPack. Both install the same `onnxruntime` module, so the CPU one goes.
+# The spec is remembered: an upgrade (which pulls the CPU wheel back in) repeats the swap.
+install_onnxruntime_gpu() {
+  local venv remembered pip spec
+  venv=$(path "$VENV")
+  remembered=$(path "$PREFIX")/onnxruntime-gpu.source
+  if [[ -z $ort_gpu && -f $remembered ]]; then ort_gpu=$(cat "$remembered"); fi
+  [[ -n $ort_gpu ]] || return 0
+  pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+  if [[ -f $ort_gpu ]]; then
+    ort_gpu=$(cd "$(dirname "$ort_gpu")" && pwd)/$(basename "$ort_gpu")
+    spec=("$ort_gpu")
+  else
+    spec=(--extra-index-url "$ort_gpu" onnxruntime-gpu)
+  fi
+  say "replacing onnxruntime by onnxruntime-gpu ($ort_gpu)"
+  "${pip[@]}" uninstall -y -q onnxruntime >/dev/null 2>&1 || true
+  if ! "${pip[@]}" install -q --force-reinstall --no-deps "${spec[@]}"; then
+    say "warning: onnxruntime-gpu did not install; putting the CPU onnxruntime back"
+    "${pip[@]}" install -q onnxruntime
+    return 0
+  fi
+  printf '%s\n' "$ort_gpu" >"$remembered"
+}
+
+# What the daemon will run on: `emotion-edge probe` (providers, each model's nodes,
+# GStreamer, picamera2, cameras) from the installed venv.
+report_runtime() {
+  local report
+  if ! report=$("$(path "$VENV")/bin/emotion-edge" probe 2>&1); then
+    say "warning: 'emotion-edge probe' failed in the new venv:"
+    printf '%s\n' "$report" | sed 's/^/  /'
+    return 0
+  fi
+  say "what this machine offers (emotion-edge probe):"
+  printf '%s\n' "$report" | sed 's/^/  /'
+  if [[ $board == jetson && $report != *CUDAExecutionProvider* ]]; then
+    say "note: no CUDA provider: inference runs on the CPU; for the GPU give --onnxruntime-gpu"
+    say "(docs/install.md#jetson-jetpack-6)"
   fi
 }
 
@@ -204,11 +323,14 @@ check_inputs() {
 }
 
 do_install() {
+  choose_board
   check_inputs
   check_platform
+  install_apt_packages
   check_python
   make_venv
   install_package
+  report_runtime
   install_config
   install_unit
   cat <<EOF

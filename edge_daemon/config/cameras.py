@@ -67,7 +67,9 @@ class GStreamerSourceConfig(Section):
     type: Literal["gstreamer"]
     """Source backend."""
     pipeline: str
-    """Pipeline description; it must end in an appsink that delivers BGR frames."""
+    """gst-launch-1.0 description ending in an appsink, read through PyGObject; end it in
+    `videoconvert ! appsink` and the appsink asks for BGR. Checked at start: an unknown
+    element or a missing plugin is a config error."""
 
     @field_validator("pipeline")
     @classmethod

@@ -79,6 +79,23 @@ def usable_providers(wanted: tuple[str, ...]) -> list[str]:
     return usable
 
 
+def start_session(path: str | Path, session_options: ort.SessionOptions,
+                  wanted: tuple[str, ...]) -> ort.InferenceSession:
+    """An onnxruntime session on the first wanted provider that works, saying so if that
+    is not the first one this onnxruntime has."""
+    providers = usable_providers(wanted)
+    session = ort.InferenceSession(str(path), sess_options=session_options,
+                                   providers=providers)
+    running = session.get_providers()[0]
+    if running != providers[0]:
+        # onnxruntime-gpu lists CUDA even where the CUDA libraries are missing; the
+        # session then quietly starts on the next provider.
+        _report_once(f"{providers[0]} could not be started (onnxruntime printed why above; "
+                     f"for CUDA: are the CUDA and cuDNN libraries installed?): running on "
+                     f"{running}")
+    return session
+
+
 def node_placement(path: str | Path, options: RuntimeOptions) -> dict[str, dict[str, int]]:
     """Which provider ran each node of one inference on zeros: provider -> op type -> count.
 
@@ -92,8 +109,7 @@ def node_placement(path: str | Path, options: RuntimeOptions) -> dict[str, dict[
     session_options.enable_profiling = True
     with tempfile.TemporaryDirectory() as folder:
         session_options.profile_file_prefix = str(Path(folder) / "probe")
-        session = ort.InferenceSession(str(path), sess_options=session_options,
-                                       providers=usable_providers(options.providers))
+        session = start_session(path, session_options, options.providers)
         feeds = {}
         for model_input in session.get_inputs():
             # A free batch is one; free spatial sizes (BlazeFace's) a size it is run at.
@@ -134,11 +150,8 @@ class OnnxModel:
             session_options.add_free_dimension_override_by_name(name, size)
         spin = "1" if options.allow_spinning else "0"
         session_options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        providers = usable_providers(options.providers)
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=session_options, providers=providers
-            )
+            self.session = start_session(self.path, session_options, options.providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             text = str(exc).strip()
             first_line = text.splitlines()[0] if text else type(exc).__name__
@@ -148,12 +161,6 @@ class OnnxModel:
         self.input_shape: tuple = tuple(model_input.shape)
         self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
         self.providers: list[str] = self.session.get_providers()
-        if self.providers[0] != providers[0]:
-            # onnxruntime-gpu lists CUDA even where the CUDA libraries are missing; the
-            # session then quietly starts on the next provider.
-            _report_once(f"{providers[0]} could not be started (onnxruntime printed why "
-                         f"above; for CUDA: are the CUDA and cuDNN libraries installed?): "
-                         f"running on {self.providers[0]}")
         self.metadata_props: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

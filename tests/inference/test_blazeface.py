@@ -214,7 +214,7 @@ def test_variant_comes_from_the_model_and_a_mismatch_is_refused():
 
 
 def test_an_onnx_model_that_is_not_blazeface_is_refused(tmp_path):
-    import onnx
+    onnx = pytest.importorskip("onnx", reason="onnx comes with the export extra")
     from onnx import TensorProto, helper
 
     image = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 128, 128, 3])

@@ -23,6 +23,8 @@ UNINSTALL = REPO / "tools" / "uninstall.sh"
 UNIT = "emotion-edge.service"
 VENV = "opt/emotion-edge/venv"
 WANTS = f"etc/systemd/system/multi-user.target.wants/{UNIT}"
+SYSTEM_GI_FITS = bool(list(Path("/usr/lib/python3/dist-packages/gi").glob(
+    f"_gi.cpython-{sys.version_info.major}{sys.version_info.minor}-*.so")))
 
 pytestmark = pytest.mark.network
 
@@ -254,3 +256,86 @@ def test_bad_arguments_fail_fast_with_one_line(args, message, tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip() == message
     assert not (tmp_path / "root" / "opt").exists()
+
+
+@pytest.mark.parametrize(("board", "dropin", "site_packages"), [
+    ("pi", "pi-camera", True), ("jetson", "jetson", False), ("generic", None, False)])
+def test_each_board_gets_its_drop_in_its_venv_and_its_apt_packages(
+    board, dropin, site_packages, tmp_path
+):
+    root = tmp_path / "root"
+    done = run(INSTALL, "--root", str(root), "--python", sys.executable, "--board", board)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f", board {board}, into {root}" in done.stdout
+    dropins = sorted(p.name for p in (root / f"etc/systemd/system/{UNIT}.d").glob("*.conf"))
+    assert dropins == ([f"50-{dropin}.conf"] if dropin else [])
+    config = (root / VENV / "pyvenv.cfg").read_text()
+    assert f"include-system-site-packages = {str(site_packages).lower()}" in config
+    # Into a root, apt is left alone: the script says what the board still lacks.
+    wanted = [line for line in done.stdout.splitlines() if "wants:" in line]
+    if board == "generic":
+        assert wanted == []
+    else:
+        assert len(wanted) <= 1
+        if board == "pi":  # python3-picamera2 is Raspberry Pi OS's: never on this machine
+            assert "python3-picamera2" in wanted[0]
+    # The system's gi is linked in where the venv does not see it already.
+    gi = root / VENV / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
+        "site-packages" / "gi"
+    if SYSTEM_GI_FITS and not site_packages:
+        assert gi.is_symlink() and "linked the system's gi into the venv" in done.stdout
+
+
+def test_an_unknown_board_is_one_line(tmp_path):
+    done = run(INSTALL, "--root", str(tmp_path / "root"), "--board", "beaglebone")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "emotion-edge: error: unknown board 'beaglebone' (pi, jetson or generic)")
+
+
+def test_this_machine_is_detected_as_generic(installed):
+    assert ", board generic, into" in installed.first.stdout
+
+
+def test_onnxruntime_gpu_replaces_the_cpu_build_and_a_gpu_less_machine_falls_back(tmp_path):
+    # The real onnxruntime-gpu (PyPI's x86-64 build; NVIDIA's aarch64 one is the same
+    # package) on a machine without CUDA: CUDA is listed but cannot start.
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                    "--only-binary=:all:", "-d", str(wheels), "onnxruntime-gpu"],
+                   check=True, timeout=600)
+    (wheel,) = wheels.glob("onnxruntime_gpu-*.whl")
+    root = tmp_path / "root"
+    env = {k: v for k, v in os.environ.items() if k not in ("PIP_NO_DEPS", "DESTDIR")}
+    common = ["bash", str(INSTALL), "--root", str(root), "--python", sys.executable,
+              "--board", "jetson"]
+    first = subprocess.run([*common, "--onnxruntime-gpu", str(wheel)], capture_output=True,
+                           text=True, env=env, timeout=900)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"replacing onnxruntime by onnxruntime-gpu ({wheel})" in first.stdout
+    assert "CUDAExecutionProvider" in first.stdout  # the probe printed at the end
+    assert "note: no CUDA provider" not in first.stdout
+
+    # An upgrade pulls the CPU build back in as a dependency: the swap is repeated.
+    second = subprocess.run(common, capture_output=True, text=True, env=env, timeout=900)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "replacing onnxruntime by onnxruntime-gpu" in second.stdout
+    venv = root / VENV
+    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list",
+                             "--format=freeze"], capture_output=True, text=True, check=True)
+    names = {line.split("==")[0].lower() for line in listed.stdout.splitlines()}
+    assert "onnxruntime-gpu" in names and "onnxruntime" not in names
+
+    config = tmp_path / "config.yaml"
+    config.write_text("cameras: {a: {source: {type: v4l2}}}\nruntime: {providers: [cuda, cpu]}\n")
+    probe = subprocess.run([str(venv / "bin" / "emotion-edge"), "probe", "--json", "--config",
+                            str(config)], capture_output=True, text=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    fallback = [line for line in probe.stderr.splitlines() if "could not be started" in line]
+    assert len(fallback) == 1, probe.stderr
+    assert "CUDAExecutionProvider could not be started" in fallback[0]
+    assert fallback[0].endswith("running on CPUExecutionProvider")
+    import json
+    report = json.loads(probe.stdout)
+    assert "CUDAExecutionProvider" in report["onnxruntime_providers"]
+    assert all(set(m["nodes"]) == {"CPUExecutionProvider"} for m in report["models"]), report
