@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh Debian/Ubuntu machine, then run them.
 # Usage: tools/test.sh [pytest args...]      (apt packages need root or sudo)
+# Without arguments (CI): the main suite, then the daemon's tests under Python 3.10 and 3.12
+# (tools/test_other_pythons.sh), then the install on arm64 by emulation (tools/check_arm64.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto prometheus systemd python3-venv chromium
   # GStreamer sources through PyGObject, and the RTSP server their tests start
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+  # tools/check_arm64.sh: a Debian arm64 root, run by emulation without binfmt handlers
+  debootstrap proot qemu-user-static)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -30,4 +34,8 @@ fi
 [ ! -f tools/build_face_set.py ] || .venv/bin/python tools/build_face_set.py
 
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest -q "$@"
+# With arguments, a part of the main suite (a developer's run); without, all CI does.
+(($#)) && exec .venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q
+bash tools/test_other_pythons.sh 3.10 3.12
+if [[ -f tools/check_arm64.sh ]]; then bash tools/check_arm64.sh --quick; fi
