@@ -11,9 +11,14 @@ from edge_daemon.core.records import Box, FaceResult, FrameResult
 from edge_daemon.sinks.mqtt.homeassistant import (
     discovery_messages,
     discovery_topic,
+    discovery_topics,
     emotion_sensor_config,
+    faces_sensor_config,
     object_id,
+    occupancy_config,
+    probability_sensor_config,
 )
+from edge_daemon.sinks.mqtt.payloads import attributes_payload
 from edge_daemon.sinks.results_json import encode, results_payload
 
 LABELS = ("angry", "happy", "sad")
@@ -44,16 +49,56 @@ def test_enum_sensor_config():
     assert "expire_after" not in emotion_sensor_config(no_expiry, "front", LABELS)
 
 
-def test_discovery_messages_an_emotion_and_a_status_sensor_per_camera():
+def test_discovery_messages_every_entity_of_every_camera_on_one_device():
     msgs = discovery_messages(CFG, ["front", "back"], LABELS)
-    assert [t for t, _ in msgs] == [
-        discovery_topic(CFG, "front"), discovery_topic(CFG, "front", "status"),
-        discovery_topic(CFG, "back"), discovery_topic(CFG, "back", "status")]
-    assert json.loads(msgs[2][1])["name"] == "back emotion"
-    status = json.loads(msgs[3][1])
+    back = {t: json.loads(p) for t, p in msgs if "/back_" in t}
+    assert sorted(back) == sorted([
+        "homeassistant/sensor/ee_pi/back_emotion/config",
+        "homeassistant/sensor/ee_pi/back_faces/config",
+        "homeassistant/binary_sensor/ee_pi/back_occupancy/config",
+        "homeassistant/sensor/ee_pi/back_status/config",
+        "homeassistant/sensor/ee_pi/back_angry_probability/config",
+        "homeassistant/sensor/ee_pi/back_happy_probability/config",
+        "homeassistant/sensor/ee_pi/back_sad_probability/config"])
+    assert [t for t, _ in msgs] == discovery_topics(CFG, "front", LABELS) + discovery_topics(
+        CFG, "back", LABELS)
+    assert len({c["unique_id"] for c in back.values()}) == 7
+    assert all(c["device"]["identifiers"] == ["ee_pi"] for c in back.values())
+    assert all(c["availability_topic"] == "ee/pi/availability" for c in back.values())
+
+    status = back["homeassistant/sensor/ee_pi/back_status/config"]
     assert status["name"] == "back camera status" and status["state_topic"] == "ee/pi/back/status"
     assert status["options"] == ["connected", "disconnected", "disabled"]
     assert status["entity_category"] == "diagnostic" and status["unique_id"] == "ee_pi_back_status"
+    faces = back["homeassistant/sensor/ee_pi/back_faces/config"]
+    assert faces["state_class"] == "measurement" and faces["state_topic"] == "ee/pi/back/results"
+    assert faces["expire_after"] == 45
+    occupancy = back["homeassistant/binary_sensor/ee_pi/back_occupancy/config"]
+    assert occupancy["device_class"] == "occupancy"
+    happy = back["homeassistant/sensor/ee_pi/back_happy_probability/config"]
+    assert happy["enabled_by_default"] is False and happy["unit_of_measurement"] == "%"
+    assert happy["state_class"] == "measurement"
+    assert happy["state_topic"] == "ee/pi/back/attributes"
+    assert all("enabled_by_default" not in c for t, c in back.items() if "probability" not in t)
+
+
+def test_the_new_entities_templates_render_counts_occupancy_and_percentages():
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment()
+    face = FaceResult(1, Box(0, 0, 10, 10), 0.9, (0.1, 0.8, 0.1), (0.125, 0.75, 0.125), "happy")
+    two = FrameResult("front", 1, 0.0, 20, 20, LABELS, (face, face), camera_emotion="happy")
+    none = FrameResult("front", 2, 0.0, 20, 20, LABELS, ())
+    faces = env.from_string(faces_sensor_config(CFG, "front")["value_template"])
+    occupancy = env.from_string(occupancy_config(CFG, "front")["value_template"])
+    happy = env.from_string(probability_sensor_config(CFG, "front", "happy")["value_template"])
+    for result, count, occupied in ((two, "2", "ON"), (none, "0", "OFF")):
+        value_json = json.loads(encode(results_payload(result)))
+        assert faces.render(value_json=value_json) == count
+        assert occupancy.render(value_json=value_json) == occupied
+    with_face = json.loads(encode(attributes_payload(two, "none")))
+    without = json.loads(encode(attributes_payload(none, "none")))
+    assert happy.render(value_json=with_face) == "75.0"
+    assert happy.render(value_json=without) == "None"  # Home Assistant's "unknown"
 
 
 def test_templates_render_to_valid_states():

@@ -57,8 +57,8 @@ def test_a_camera_removed_while_the_daemon_was_off_loses_its_entities(
                      what="back's status entity")
     first.stop(1.0)
     make_sink(cfg, cameras=("front",))  # restarted with "back" removed from the config
-    front = discovery_topics(cfg, "front")
-    assert wait_until(lambda: not set(discovery_topics(cfg, "back")) & set(
+    front = discovery_topics(cfg, "front", LABELS)
+    assert wait_until(lambda: not set(discovery_topics(cfg, "back", LABELS)) & set(
         retained(mqtt_recorder, mosquitto, "homeassistant/#", front)), timeout=30)
 
 
@@ -75,8 +75,8 @@ def test_set_cameras_withdraws_a_removed_camera_at_once(mosquitto, mqtt_recorder
     recorder.wait_for(lambda m: m.topic == f"{cfg.topic_prefix}/back/status" and not m.payload,
                       timeout=20,
                       what="back's status cleared")
-    front = discovery_topics(cfg, "front")
-    assert wait_until(lambda: not set(discovery_topics(cfg, "back")) & set(
+    front = discovery_topics(cfg, "front", LABELS)
+    assert wait_until(lambda: not set(discovery_topics(cfg, "back", LABELS)) & set(
         retained(mqtt_recorder, mosquitto, "homeassistant/#", front)), timeout=30)
 
 

@@ -227,7 +227,7 @@ class MqttSink:
                  "retained topics are removed", camera)
         topics = self.layout.per_camera(camera)
         if self.config.homeassistant.enabled:
-            topics += discovery_topics(self.config, camera)
+            topics += discovery_topics(self.config, camera, self.labels)
         for topic in topics:
             self._client.publish(topic, b"", qos=1, retain=True)
 
@@ -479,7 +479,7 @@ class MqttSink:
             return  # a deletion (ours, or another tool's)
         with self._lock:
             ours = {topic for camera in self._cameras
-                    for topic in discovery_topics(self.config, camera)}
+                    for topic in discovery_topics(self.config, camera, self.labels)}
         if message.topic in ours:
             return
         log.info("MQTT: removing the Home Assistant entity %s: no configured camera has it",
