@@ -45,6 +45,7 @@ from edge_daemon.sources.capture import CaptureSource, SourceUnavailableError
 from edge_daemon.sources.opencv import quiet_opencv
 from edge_daemon.sources.registry import build_source
 from edge_daemon.tracking import CameraTracker
+from edge_daemon.tracking.episodes import EpisodeTracker
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class App:
                 interval_s=config.cameras[name].interval_ms / 1000,
                 min_face_px=config.detector.min_face_px,
                 on_iteration=on_loop_iteration,
+                episodes=EpisodeTracker(name, self.classifier.labels, config.episodes),
             )
             for name, source in self.sources.items()
         ]

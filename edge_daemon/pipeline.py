@@ -10,6 +10,7 @@ the end of a finite source.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from edge_daemon.core.stages import FaceDetector, FrameSource, Sink
 from edge_daemon.core.stats import LoopStats
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.tracking import CameraTracker
+from edge_daemon.tracking.episodes import EpisodeTracker
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,10 @@ class CameraLoop:
         interval_s: float,
         min_face_px: int = 0,
         on_iteration: Callable[[str], object] | None = None,
+        episodes: EpisodeTracker | None = None,
     ) -> None:
         self.name = name
+        self.episodes = episodes
         self.source = source
         self.detector = detector
         self.classifier = classifier
@@ -145,7 +149,7 @@ class CameraLoop:
         self.stats.frames_processed += 1
         self.stats.faces_detected += len(faces)
         self.stats.last_processed = time.monotonic()
-        return FrameResult(
+        result = FrameResult(
             camera=self.name,
             frame_index=frame.index,
             timestamp=frame.timestamp,
@@ -163,6 +167,9 @@ class CameraLoop:
             },
             captured_monotonic=frame.monotonic,
         )
+        if self.episodes is not None:
+            result = dataclasses.replace(result, events=self.episodes.update(result))
+        return result
 
     def _count_unclassified(self, probabilities: np.ndarray) -> None:
         bad = int((~np.isfinite(probabilities).all(axis=1)).sum()) if len(probabilities) else 0

@@ -305,3 +305,32 @@ def test_sigterm_at_full_frame_rate_stops_promptly(
     assert code == 0, daemon.stderr()[-3000:]
     assert "Traceback" not in daemon.stderr()
     assert len(results(recorder, prefix, "fast")) > 100  # it really ran flat out
+
+
+def test_episodes_start_and_end_as_the_face_comes_and_goes(
+    assets, mosquitto, mqtt_recorder, daemon_factory, prefix
+):
+    # face_noface.mov: a face in frames 0-71 (2.7 s), then nobody for 3.7 s.
+    recorder = mqtt_recorder(mosquitto.host, mosquitto.port, [f"{prefix}/#"])
+    daemon = daemon_factory(config_for(
+        mosquitto, prefix,
+        {"door": {"source": {"type": "file",
+                             "path": str(assets / "feat-test-data" / "face_noface.mov")},
+                  "interval_ms": 40}},
+        episodes={"min_duration_s": 1.0, "end_grace_s": 0.5, "update_interval_s": 0}))
+    assert daemon.wait(timeout=90) == 0, daemon.stderr()
+    events = [m.json() for m in recorder.on(f"{prefix}/door/events")]
+    assert all(not m.retain for m in recorder.on(f"{prefix}/door/events"))
+    faces = [e for e in events if e["track_id"] is not None]
+    nobody = [e for e in events if e["track_id"] is None]
+    assert faces and faces[0]["type"] == "start" and faces[0]["emotion"] in LABELS
+    assert faces[0]["event_type"] == f"{faces[0]['emotion']}_start"
+    assert faces[-1]["type"] == "end" and faces[-1]["duration_s"] >= 1.0
+    assert 0 < faces[-1]["mean"] <= faces[-1]["peak"] <= 1
+    assert 0 <= faces[-1]["box"]["x1"] < faces[-1]["box"]["x2"] <= 1
+    assert faces[-1]["end"] > faces[-1]["start"]
+    # Nobody in view from frame 72 on: announced after a second (back-dated), never ended.
+    assert [e["type"] for e in nobody] == ["start"], [
+        (e["type"], e["track_id"], e["start"], e["end"]) for e in events]
+    assert nobody[0]["event_type"] == "none_start" and nobody[0]["emotion"] is None
+    assert nobody[0]["start"] >= faces[-1]["end"]

@@ -118,6 +118,18 @@ class StatusTopic(_CameraTopic):
     """Ask the broker to keep the last message for new subscribers."""
 
 
+class EventsTopic(_CameraTopic):
+    """Emotion episodes of a camera: a `start`, `update`s and an `end` each (not retained:
+    an event is news, not a state)."""
+
+    topic: str = "{camera}/events"
+    """Topic under the prefix; `{camera}` is replaced by the camera's name."""
+    qos: QoS = 1
+    """MQTT QoS (0: at most once, 1: at least once, 2: exactly once)."""
+    retain: bool = False
+    """Ask the broker to keep the last message for new subscribers."""
+
+
 class AvailabilityTopic(Section):
     """The device's availability: `online`, `offline` (Last Will) or `stopped` (clean exit)."""
 
@@ -150,6 +162,8 @@ class MqttTopics(Section):
     """Throttled probability summary per camera (Home Assistant attributes)."""
     status: StatusTopic = StatusTopic()
     """Camera status per camera (retained, on change)."""
+    events: EventsTopic = EventsTopic()
+    """Emotion episodes per camera (start, update, end)."""
 
 
 class MqttTlsConfig(Section):

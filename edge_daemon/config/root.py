@@ -10,6 +10,7 @@ from edge_daemon.config.base import Section
 from edge_daemon.config.cameras import CameraConfig, CameraName, cameras_as_mapping
 from edge_daemon.config.classifier import ClassifierConfig
 from edge_daemon.config.detector import BlazeFaceConfig, DetectorConfig
+from edge_daemon.config.episodes import EpisodesConfig
 from edge_daemon.config.logs import LoggingConfig
 from edge_daemon.config.metrics import MetricsConfig
 from edge_daemon.config.mqtt import MqttConfig
@@ -36,6 +37,8 @@ class Config(Section):
     """onnxruntime settings for both models."""
     tracking: TrackingConfig = TrackingConfig()
     """Face tracks, smoothing and the hysteresis of the dominant emotion."""
+    episodes: EpisodesConfig = EpisodesConfig()
+    """Emotion episodes (a start and an end) published as events."""
     mqtt: MqttConfig = MqttConfig()
     """The MQTT broker and topics."""
     secrets: SecretsConfig = SecretsConfig()

@@ -112,6 +112,28 @@ class CameraStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class EpisodeEvent:
+    """A face's stable emotion (or nobody in view) began, goes on, or ended.
+
+    Times are wall clock (time.time()); peak and mean are the model's raw probability of
+    the emotion over the episode's frames (None for a no-face episode).
+    """
+
+    kind: str  # "start", "update" or "end"
+    camera: str
+    episode: int  # numbers the camera's episodes from 1, in the order they began
+    track_id: int | None  # None: nobody in view
+    emotion: str | None  # None: nobody in view
+    start: float
+    end: float | None  # set on "end"
+    duration: float
+    peak: float | None
+    mean: float | None
+    box: Box | None  # the face's last box (pixels); None with no face
+    frames: int  # processed frames in the episode so far
+
+
+@dataclass(frozen=True, slots=True)
 class FrameResult:
     """Everything the pipeline learned from one frame, ready for the sinks."""
 
@@ -127,6 +149,8 @@ class FrameResult:
     # Seconds spent per stage ("capture_wait", "detection", "classification", ...).
     timings: dict[str, float] = field(default_factory=dict)
     captured_monotonic: float = 0.0
+    # Episodes that began (once announced), went on or ended with this frame.
+    events: tuple[EpisodeEvent, ...] = ()
 
     @property
     def primary(self) -> FaceResult | None:

@@ -57,13 +57,18 @@ def test_discovery_messages_every_entity_of_every_camera_on_one_device():
         "homeassistant/sensor/ee_pi/back_faces/config",
         "homeassistant/binary_sensor/ee_pi/back_occupancy/config",
         "homeassistant/sensor/ee_pi/back_status/config",
+        "homeassistant/event/ee_pi/back_episode/config",
         "homeassistant/sensor/ee_pi/back_angry_probability/config",
         "homeassistant/sensor/ee_pi/back_happy_probability/config",
         "homeassistant/sensor/ee_pi/back_sad_probability/config"])
     assert [t for t, _ in msgs] == discovery_topics(CFG, "front", LABELS) + discovery_topics(
         CFG, "back", LABELS)
-    assert len({c["unique_id"] for c in back.values()}) == 7
+    assert len({c["unique_id"] for c in back.values()}) == 8
     assert all(c["device"]["identifiers"] == ["ee_pi"] for c in back.values())
+    episode = back["homeassistant/event/ee_pi/back_episode/config"]
+    assert episode["state_topic"] == "ee/pi/back/events"
+    assert episode["event_types"][:3] == ["angry_start", "angry_update", "angry_end"]
+    assert episode["event_types"][-3:] == ["none_start", "none_update", "none_end"]
     assert all(c["availability_topic"] == "ee/pi/availability" for c in back.values())
 
     status = back["homeassistant/sensor/ee_pi/back_status/config"]

@@ -2,8 +2,8 @@
 
 Per camera: the dominant emotion (an enum sensor), the faces in view (a measurement), someone
 in view (an occupancy binary sensor), the camera's status (connected, disconnected,
-disabled) and one probability sensor per emotion, created disabled so that the recorder is
-not flooded unless the user turns them on.
+disabled), its emotion episodes (an event entity) and one probability sensor per emotion,
+created disabled so that the recorder is not flooded unless the user turns them on.
 
 Pure functions from the config to (topic, payload) pairs; the MQTT sink publishes them
 retained on every connect and again when Home Assistant announces `online`.
@@ -25,7 +25,14 @@ from typing import Any
 
 from edge_daemon import __version__
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.sinks.mqtt.payloads import OFFLINE, ONLINE, TopicLayout, check_camera_name
+from edge_daemon.sinks.mqtt.payloads import (
+    EPISODE_KINDS,
+    OFFLINE,
+    ONLINE,
+    TopicLayout,
+    check_camera_name,
+    event_type,
+)
 from edge_daemon.sinks.results_json import encode
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -44,7 +51,7 @@ def probability_entity(label: str) -> str:
 def camera_entities(labels: Sequence[str]) -> dict[str, str]:
     """Entity key -> Home Assistant component, for every entity a camera has."""
     entities = {"emotion": "sensor", "faces": "sensor", "occupancy": "binary_sensor",
-                "status": "sensor"}
+                "status": "sensor", "episode": "event"}
     entities.update({probability_entity(label): "sensor" for label in labels})
     return entities
 
@@ -162,6 +169,17 @@ def probability_sensor_config(config: MqttConfig, camera: str, label: str,
                    icon="mdi:percent")
 
 
+def episode_event_config(config: MqttConfig, camera: str, labels: Sequence[str],
+                         version: str = __version__) -> dict[str, Any]:
+    """Discovery config of a camera's episode events: an automation triggers on
+    `happy_start` (after `episodes.min_duration_s`) without a template."""
+    types = [event_type(label, kind, config.no_face_state)
+             for label in [*labels, config.no_face_state] for kind in EPISODE_KINDS]
+    return _entity(config, camera, "episode", "emotion episode", version,
+                   state_topic=TopicLayout(config).events(camera), event_types=types,
+                   qos=config.topics.events.qos, icon="mdi:timeline-clock-outline")
+
+
 STATUS_STATES = ("connected", "disconnected", "disabled")
 
 
@@ -185,6 +203,7 @@ def camera_discovery(config: MqttConfig, camera: str, labels: Sequence[str],
         "faces": faces_sensor_config(config, camera, version),
         "occupancy": occupancy_config(config, camera, version),
         "status": status_sensor_config(config, camera, version),
+        "episode": episode_event_config(config, camera, labels, version),
     }
     for label in labels:
         configs[probability_entity(label)] = probability_sensor_config(config, camera, label,

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.core.records import CameraStatus, FrameResult
+from edge_daemon.core.records import CameraStatus, EpisodeEvent, FrameResult
 from edge_daemon.sinks.results_json import iso_utc, label_map
 
 ONLINE = "online"
@@ -53,6 +53,10 @@ class TopicLayout:
         """Camera status: connected, disconnected or disabled (retained)."""
         return self._camera(self.topics.status.topic, camera)
 
+    def events(self, camera: str) -> str:
+        """Emotion episodes of a camera (not retained)."""
+        return self._camera(self.topics.events.topic, camera)
+
     def per_camera(self, camera: str) -> list[str]:
         """Every retained topic of a camera (cleared when the camera is removed)."""
         return [self.emotion(camera), self.attributes(camera), self.status(camera)]
@@ -81,3 +85,35 @@ def status_payload(status: CameraStatus) -> dict[str, Any]:
     """Payload of the retained per-camera status topic."""
     return {"state": status.state, "since": iso_utc(status.since),
             "error": status.error or None}
+
+
+EPISODE_KINDS = ("start", "update", "end")
+
+
+def event_type(emotion: str | None, kind: str, no_face_state: str) -> str:
+    """Home Assistant's event type of an episode event, e.g. `happy_start`, `none_end`."""
+    return f"{emotion if emotion is not None else no_face_state}_{kind}"
+
+
+def episode_payload(event: EpisodeEvent, width: int, height: int,
+                    no_face_state: str) -> dict[str, Any]:
+    """Payload of one episode event on `<prefix>/<camera>/events`."""
+    box = None
+    if event.box is not None:
+        x1, y1, x2, y2 = event.box.clipped(width, height).normalized(width, height)
+        box = {"x1": round(x1, 4), "y1": round(y1, 4), "x2": round(x2, 4), "y2": round(y2, 4)}
+    return {
+        "event_type": event_type(event.emotion, event.kind, no_face_state),
+        "type": event.kind,
+        "camera": event.camera,
+        "episode": event.episode,
+        "track_id": event.track_id,
+        "emotion": event.emotion,
+        "start": iso_utc(event.start),
+        "end": iso_utc(event.end) if event.end is not None else None,
+        "duration_s": round(event.duration, 3),
+        "peak": round(event.peak, 5) if event.peak is not None else None,
+        "mean": round(event.mean, 5) if event.mean is not None else None,
+        "box": box,
+        "frames": event.frames,
+    }

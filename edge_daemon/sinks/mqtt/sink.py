@@ -40,6 +40,7 @@ from edge_daemon.sinks.mqtt.payloads import (
     attributes_payload,
     check_camera_name,
     emotion_state,
+    episode_payload,
     status_payload,
 )
 from edge_daemon.sinks.results_json import encode, results_payload
@@ -181,6 +182,12 @@ class MqttSink:
             results = self.config.topics.results
             self._send(self.layout.results(camera), encode(results_payload(result)),
                        results.qos, results.retain, queue=True)
+            events = self.config.topics.events
+            for event in result.events:
+                payload = episode_payload(event, result.width, result.height,
+                                          self.config.no_face_state)
+                self._send(self.layout.events(camera), encode(payload), events.qos,
+                           events.retain, queue=True)
             self._update_state(result)
         except ValueError as exc:
             # One clear line per camera, not one per frame.
