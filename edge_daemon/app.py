@@ -20,8 +20,10 @@ from edge_daemon.config.root import Config
 from edge_daemon.config.runtime import RuntimeConfig
 from edge_daemon.config.secrets import SecretError, mqtt_password, read_secret
 from edge_daemon.config.websocket import WS_TOKEN_ENV
+from edge_daemon.config.zones import ZonesConfig
 from edge_daemon.core.records import CameraStatus
 from edge_daemon.core.stages import CameraStatusSink, FaceDetector, Sink
+from edge_daemon.core.zones import FaceZones
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import (
     DetectorUnavailableError,
@@ -74,6 +76,13 @@ def classifier_options(runtime: RuntimeConfig, path: Path) -> RuntimeOptions:
     except OSError:
         return options  # a missing file is reported by the model loader
     return replace(options, cpu_memory_arena=False) if large else options
+
+
+def camera_zones(zones: ZonesConfig) -> FaceZones | None:
+    """The face filter of a camera's zones; None when they filter nothing."""
+    if not zones.active:
+        return None
+    return FaceZones(zones.include, zones.exclude, zones.min_face_px, zones.max_face_px)
 
 
 def load_classifier(config: Config) -> EmotionClassifier:
@@ -135,6 +144,7 @@ class App:
                 min_face_px=config.detector.min_face_px,
                 on_iteration=on_loop_iteration,
                 episodes=EpisodeTracker(name, self.classifier.labels, config.episodes),
+                zones=camera_zones(config.cameras[name].zones),
             )
             for name, source in self.sources.items()
         ]
@@ -224,6 +234,11 @@ class App:
         self._started = time.monotonic()
         for sink in self._status_sinks():
             sink.set_cameras(list(self.config.cameras))
+        for sink in self.sinks:
+            if isinstance(sink, WebSocketSink):
+                sink.set_zones({name: {"include": cam.zones.include, "exclude": cam.zones.exclude}
+                                for name, cam in self.config.cameras.items()
+                                if cam.zones.include or cam.zones.exclude})
         disabled = [n for n in self.config.cameras if n not in self.config.enabled_cameras()]
         for name in disabled:
             self._report_status(name, "disabled", "")

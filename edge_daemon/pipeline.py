@@ -22,6 +22,7 @@ from edge_daemon.core.log_throttle import LogThrottle
 from edge_daemon.core.records import Detection, Frame, FrameResult
 from edge_daemon.core.stages import FaceDetector, FrameSource, Sink
 from edge_daemon.core.stats import LoopStats
+from edge_daemon.core.zones import FaceZones
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.tracking import CameraTracker
 from edge_daemon.tracking.episodes import EpisodeTracker
@@ -59,9 +60,11 @@ class CameraLoop:
         min_face_px: int = 0,
         on_iteration: Callable[[str], object] | None = None,
         episodes: EpisodeTracker | None = None,
+        zones: FaceZones | None = None,
     ) -> None:
         self.name = name
         self.episodes = episodes
+        self.zones = zones
         self.source = source
         self.detector = detector
         self.classifier = classifier
@@ -139,7 +142,7 @@ class CameraLoop:
     def process(self, frame: Frame, capture_wait: float = 0.0) -> FrameResult:
         """Detect, classify (one batch) and track the faces of one frame."""
         t0 = time.perf_counter()
-        detections = self._big_enough(self.detector.detect(frame.image))
+        detections = self._in_zones(self._big_enough(self.detector.detect(frame.image)), frame)
         t1 = time.perf_counter()
         probabilities = self.classifier.classify(frame.image, [d.box for d in detections])
         t2 = time.perf_counter()
@@ -185,6 +188,13 @@ class CameraLoop:
     def _big_enough(self, detections: list[Detection]) -> list[Detection]:
         kept = faces_big_enough(detections, self.min_face_px)
         self.stats.faces_too_small += len(detections) - len(kept)
+        return kept
+
+    def _in_zones(self, detections: list[Detection], frame: Frame) -> list[Detection]:
+        if self.zones is None:
+            return detections
+        kept = [d for d in detections if self.zones.counts(d.box, frame.width, frame.height)]
+        self.stats.faces_outside_zones += len(detections) - len(kept)
         return kept
 
     def _hand_over(self, result: FrameResult, frame: Frame) -> None:

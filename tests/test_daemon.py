@@ -16,8 +16,10 @@ import cv2
 import pytest
 import yaml
 from polling import wait_until
+from sinks.test_metrics import scrape, value
 
 from edge_daemon.inference.detectors.blazeface import default_model_path
+from edge_daemon.mosquitto import free_port
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 RESULT_KEYS = {"schema", "timestamp", "epoch", "camera", "frame", "width", "height", "faces",
@@ -334,3 +336,35 @@ def test_episodes_start_and_end_as_the_face_comes_and_goes(
         (e["type"], e["track_id"], e["start"], e["end"]) for e in events]
     assert nobody[0]["event_type"] == "none_start" and nobody[0]["emotion"] is None
     assert nobody[0]["start"] >= faces[-1]["end"]
+
+
+def test_zones_ignore_a_face_outside_the_include_zones_or_inside_an_exclude_zone(
+    assets, mosquitto, mqtt_recorder, daemon_factory, prefix
+):
+    # single_face.mp4: one face, its box centre near (0.46, 0.57) of the frame.
+    around_face = [[0.3, 0.3], [0.65, 0.3], [0.65, 0.9], [0.3, 0.9]]
+    window = [[0.7, 0.0], [1.0, 0.0], [1.0, 0.5], [0.7, 0.5]]
+    video = assets / "feat-test-data" / "single_face.mp4"
+    cameras = {
+        "couch": {**file_camera(video), "zones": {"include": {"couch": around_face}}},
+        "tv": {**file_camera(video), "zones": {"exclude": {"tv": around_face}}},
+        "window": {**file_camera(video), "zones": {"include": {"window": window}}},
+        "small": {**file_camera(video), "zones": {"max_face_px": 100}},  # the face is ~170
+    }
+    recorder = mqtt_recorder(mosquitto.host, mosquitto.port, [f"{prefix}/#"])
+    metrics_port = free_port()
+    daemon = daemon_factory(config_for(mosquitto, prefix, cameras,
+                                       metrics={"port": metrics_port}))
+    assert wait_until(lambda: all(len(results(recorder, prefix, c)) >= 20 for c in cameras),
+                      timeout=90), daemon.stderr()
+    families, _ = scrape(metrics_port)
+    couch = results(recorder, prefix, "couch")
+    assert sum(1 for r in couch if len(r["faces"]) == 1) >= 0.9 * len(couch)
+    outside = {}
+    for camera in ("tv", "window", "small"):
+        assert all(r["faces"] == [] for r in results(recorder, prefix, camera)), camera
+        outside[camera] = value(families, "emotion_edge_faces_outside_zones_total",
+                                camera=camera)
+    assert all(count >= 10 for count in outside.values()), outside
+    assert value(families, "emotion_edge_faces_outside_zones_total", camera="couch") == 0
+    assert daemon.wait(timeout=60) == 0, daemon.stderr()

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from edge_daemon.config.base import Section
+from edge_daemon.config.zones import ZonesConfig
 
 # Camera names end up in MQTT topics and metric labels: no '/', '+', '#' or spaces.
 CameraName = Annotated[
@@ -138,6 +139,9 @@ class CameraConfig(Section):
     """First wait before reopening a failed source; doubled after each failure."""
     reopen_backoff_max_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """Longest wait between reopen attempts."""
+    zones: ZonesConfig = ZonesConfig()
+    """Where in the frame faces count and how big they may be; faces ignored here are
+    counted, never classified."""
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> CameraConfig:

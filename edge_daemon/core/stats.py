@@ -30,6 +30,7 @@ class LoopStats:
     frames_failed: int = 0
     faces_detected: int = 0
     faces_too_small: int = 0
+    faces_outside_zones: int = 0  # ignored by the camera's zones (place or size)
     faces_unclassified: int = 0  # the emotion model's output was NaN or infinite
     last_processed: float = 0.0  # time.monotonic() of the last processed frame
     last_publish_s: float = 0.0  # how long handing the last result to the sinks took

@@ -2,6 +2,8 @@
 // face's probabilities), the camera's dominant emotion and the face boxes on a canvas, in a
 // colour per emotion. The camera image is drawn only when the server sends previews
 // (websocket.preview: true); otherwise the boxes sit on a blank area of the frame's shape.
+// A camera's zones (from the stream's hello) are drawn under the boxes: include zones
+// outlined in green, exclude zones shaded red.
 "use strict";
 
 (() => {
@@ -19,6 +21,7 @@
   const state = {
     labels: [],
     preview: false,
+    zones: {},
     cameras: new Map(),
     retryMs: RETRY_MIN_MS,
     skipped: 0,
@@ -68,6 +71,7 @@
       case "hello":
         state.labels = message.labels;
         state.preview = message.preview;
+        state.zones = message.zones || {};
         document.getElementById("footer").textContent = message.preview
           ? "Camera previews on."
           : "Camera images are off (websocket.preview: false); boxes are drawn on a blank frame.";
@@ -185,6 +189,7 @@
       ctx.fillRect(0, 0, width, height);
     }
     const lineWidth = Math.max(2, Math.round(width / 240));
+    drawZones(ctx, state.zones[result.camera], width, height, lineWidth);
     const fontSize = Math.max(12, Math.round(width / 40));
     ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
     ctx.textBaseline = "bottom";
@@ -206,6 +211,30 @@
       ctx.fillRect(x - lineWidth / 2, top, textWidth, textHeight);
       ctx.fillStyle = "#111318";
       ctx.fillText(text, x + 4, top + textHeight - 3);
+    }
+  }
+
+  /** The camera's include (green outline) and exclude (red shading) polygons. */
+  function drawZones(ctx, zones, width, height, lineWidth) {
+    if (!zones) return;
+    const styles = [["include", "rgba(0, 200, 83, 0.12)", "#00c853"],
+                    ["exclude", "rgba(255, 0, 0, 0.30)", "#ff0000"]];
+    for (const [kind, fill, stroke] of styles) {
+      for (const [name, points] of Object.entries(zones[kind] || {})) {
+        ctx.beginPath();
+        points.forEach(([x, y], i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, x * width,
+                                                                           y * height));
+        ctx.closePath();
+        ctx.fillStyle = fill;
+        ctx.fill();
+        ctx.setLineDash(kind === "include" ? [lineWidth * 3, lineWidth * 2] : []);
+        ctx.strokeStyle = stroke;
+        ctx.lineWidth = lineWidth;
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = stroke;
+        ctx.fillText(name, points[0][0] * width + 4, points[0][1] * height + 18);
+      }
     }
   }
 

@@ -85,6 +85,9 @@ CAMERA_COUNTERS: tuple[_Counter, ...] = (
      lambda _, lp: lp.faces_detected),
     ("faces_too_small", "Faces detected but ignored as smaller than detector.min_face_px.",
      lambda _, lp: lp.faces_too_small),
+    ("faces_outside_zones", "Faces detected but ignored by the camera's zones (outside the "
+     "include zones, inside an exclude zone, or outside the size limits).",
+     lambda _, lp: lp.faces_outside_zones),
     ("camera_reopen_attempts", "Times the camera was reopened after a failure or a stall.",
      lambda s, _: s.reopen_attempts),
 )

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,6 +118,12 @@ class WebSocketSink:
         self._deliver_log = LogThrottle(60.0)
 
     # ------------------------------------------------------------------ lifecycle
+    def set_zones(self, zones: Mapping[str, Mapping[str, Mapping[str, list]]]) -> None:
+        """The cameras' zones, which the live page draws (sent in the stream's hello)."""
+        # Replaced whole: the event loop reads the reference, never a half-built dict.
+        self.server.hub.zones = {camera: {kind: dict(polygons) for kind, polygons in z.items()}
+                                 for camera, z in zones.items()}
+
     def start(self) -> None:
         """Start the server's thread and wait (briefly) for it to listen."""
         self._thread = threading.Thread(target=self._run, name="websocket", daemon=True)

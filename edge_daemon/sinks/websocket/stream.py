@@ -113,6 +113,8 @@ class StreamHub:
         self.queue_size = queue_size
         self.stats = stats
         self.clients: set[StreamClient] = set()
+        # camera -> {"include": {name: polygon}, "exclude": {...}}, for the live page.
+        self.zones: dict[str, dict[str, dict[str, list]]] = {}
         # Read by the camera threads (plain ints: no lock needed to read a snapshot).
         self.client_count = 0
         self.preview_watchers = 0
@@ -139,7 +141,7 @@ class StreamHub:
     def hello(self, client: StreamClient) -> str:
         """The first message of a stream connection."""
         return compact({"type": "hello", "server": "emotion-edge", "version": __version__,
-                        "labels": self.labels, "cameras": self.cameras,
+                        "labels": self.labels, "cameras": self.cameras, "zones": self.zones,
                         "camera": client.camera, "preview": client.preview})
 
     async def serve(self, connection: ServerConnection, camera: str | None,

@@ -147,3 +147,28 @@ def test_live_page_with_preview_and_a_token_shows_the_camera_image(
     page.screenshot(path=str(ARTIFACTS / "live_page_preview.png"), full_page=True)
     page.close()
     assert not problems, problems
+
+
+ZONE_RGB = {"include": (0, 200, 83), "exclude": (255, 0, 0)}  # live.js's zone outlines
+
+
+def test_live_page_draws_the_camera_s_zones(
+    posed_faces_video, daemon_factory, serve_daemon, browser
+):
+    cameras = posed_camera(posed_faces_video)
+    cameras["posed"]["zones"] = {
+        "include": {"room": [[0.02, 0.02], [0.98, 0.02], [0.98, 0.98], [0.02, 0.98]]},
+        "exclude": {"poster": [[0.05, 0.05], [0.25, 0.05], [0.25, 0.3], [0.05, 0.3]]},
+    }
+    served = serve_daemon(daemon_factory, cameras)
+    problems: list[str] = []
+    page = open_live_page(browser, f"{served.http}/live", problems)
+    script = f"""() => {{
+      const c = ({READ_CANVAS})(["posed", [0, 0, 0], {{
+        include: {list(ZONE_RGB["include"])}, exclude: {list(ZONE_RGB["exclude"])} }}]);
+      return c.include > 200 && c.exclude > 100 ? c : null;
+    }}"""
+    counts = page.wait_for_function(script, timeout=30_000, polling=200).json_value()
+    assert counts["include"] > 200 and counts["exclude"] > 100, counts
+    page.close()
+    assert not problems, problems
