@@ -9,6 +9,7 @@ the other cameras carry on.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from edge_daemon.config.secrets import SecretError, mqtt_password, read_secret
 from edge_daemon.config.websocket import WS_TOKEN_ENV
 from edge_daemon.config.zones import ZonesConfig
 from edge_daemon.core.records import CameraStatus
-from edge_daemon.core.stages import CameraStatusSink, FaceDetector, Sink
+from edge_daemon.core.stages import CameraStatusSink, FaceDetector, PrivacySink, Sink
 from edge_daemon.core.zones import FaceZones
 from edge_daemon.inference.classifier import EmotionClassifier
 from edge_daemon.inference.detectors import (
@@ -37,6 +38,7 @@ from edge_daemon.pipeline import CameraLoop
 from edge_daemon.seed_api.api import SeedApi
 from edge_daemon.seed_api.inference import OnDemandInference
 from edge_daemon.seed_api.replies import SeedReplies
+from edge_daemon.service.privacy_state import load_privacy, save_privacy
 from edge_daemon.service.thread_names import name_os_threads
 from edge_daemon.sinks.metrics.collector import BuildInfo, PipelineView
 from edge_daemon.sinks.metrics.sink import MetricsSink
@@ -130,28 +132,41 @@ class App:
         self.config = config
         self.classifier = load_classifier(config)
         self.detector = load_detector(config.detector, config.runtime)
-        refind = load_refind(config.detector, config.runtime)
+        self._refind = load_refind(config.detector, config.runtime)
+        self._on_loop_iteration = on_loop_iteration
         self.sources = self._build_sources()
         self._own_sinks = sinks is None
         self.sinks = self._build_sinks(environ) if sinks is None else sinks
-        self.loops = [
-            CameraLoop(
-                name, source,
-                camera_detector(self.detector, refind, config.detector.rescan_frames),
-                self.classifier,
-                CameraTracker(self.classifier.labels, config.tracking), self.sinks,
-                interval_s=config.cameras[name].interval_ms / 1000,
-                min_face_px=config.detector.min_face_px,
-                on_iteration=on_loop_iteration,
-                episodes=EpisodeTracker(name, self.classifier.labels, config.episodes),
-                zones=camera_zones(config.cameras[name].zones),
-            )
-            for name, source in self.sources.items()
-        ]
+        self.loops = [self._camera_loop(name, source) for name, source in self.sources.items()]
+        self.privacy = self._initial_privacy()
+        self._privacy_requests: queue.SimpleQueue[tuple[str | None, bool]] = queue.SimpleQueue()
         self._observe_metrics()
         self._started = time.monotonic()
+        self._opened: dict[str, float] = {}  # camera -> when it was last opened (monotonic)
         self._last_counts: dict[str, tuple[int, float]] = {}
         self._camera_states: dict[str, str] = {}
+
+    def _camera_loop(self, name: str, source: CaptureSource) -> CameraLoop:
+        config = self.config
+        return CameraLoop(
+            name, source,
+            camera_detector(self.detector, self._refind, config.detector.rescan_frames),
+            self.classifier,
+            CameraTracker(self.classifier.labels, config.tracking), self.sinks,
+            interval_s=config.cameras[name].interval_ms / 1000,
+            min_face_px=config.detector.min_face_px,
+            on_iteration=self._on_loop_iteration,
+            episodes=EpisodeTracker(name, self.classifier.labels, config.episodes),
+            zones=camera_zones(config.cameras[name].zones),
+        )
+
+    def _initial_privacy(self) -> dict[str, bool]:
+        """Each camera's privacy switch at start: the config's, or the remembered one."""
+        states = {name: self.config.cameras[name].privacy for name in self.sources}
+        if self.config.privacy.remember:
+            remembered = load_privacy(self.config.privacy.state_file)
+            states.update({k: v for k, v in remembered.items() if k in states})
+        return states
 
     def _build_sources(self) -> dict[str, CaptureSource]:
         sources = {}
@@ -226,12 +241,11 @@ class App:
         """Start the sinks (unless reused, already running), then the cameras, then the loops."""
         for sink in self.sinks if self._own_sinks else []:
             sink.start()
-        for source in self.sources.values():
-            source.start()
-        for loop in self.loops:
-            loop.start()
-        name_os_threads()
         self._started = time.monotonic()
+        for loop in self.loops:
+            if not self.privacy[loop.name]:
+                self._open_camera(loop)
+        name_os_threads()
         for sink in self._status_sinks():
             sink.set_cameras(list(self.config.cameras))
         for sink in self.sinks:
@@ -244,8 +258,70 @@ class App:
             self._report_status(name, "disabled", "")
         for name, error in self._unavailable.items():
             self._report_status(name, "disconnected", error)
-        log.info("running %d camera(s): %s", len(self.loops),
-                 ", ".join(loop.name for loop in self.loops))
+        for sink in self._privacy_sinks():
+            sink.on_privacy_command(self.request_privacy)
+        self._announce_privacy()
+        paused = [name for name, on in self.privacy.items() if on]
+        log.info("running %d camera(s): %s%s", len(self.loops),
+                 ", ".join(loop.name for loop in self.loops),
+                 f"; in privacy (closed): {', '.join(paused)}" if paused else "")
+
+    # ----------------------------------------------------------------- privacy switches
+    def request_privacy(self, camera: str | None, on: bool) -> None:
+        """Ask for a camera's privacy switch (None: every camera); applied by wait()."""
+        self._privacy_requests.put((camera, on))
+
+    def apply_privacy_requests(self) -> None:
+        """Close or reopen the cameras whose switch was asked for (on the app's thread)."""
+        changed = False
+        while not self._privacy_requests.empty():
+            camera, on = self._privacy_requests.get()
+            for name in [camera] if camera is not None else list(self.privacy):
+                if name not in self.privacy or self.privacy[name] == on:
+                    continue
+                if on:
+                    self._pause(name)
+                else:
+                    self._resume(name)
+                changed = True
+        if changed:
+            self._announce_privacy()
+            if self.config.privacy.remember:
+                save_privacy(self.config.privacy.state_file, self.privacy)
+
+    def _pause(self, name: str) -> None:
+        index = next(i for i, loop in enumerate(self.loops) if loop.name == name)
+        loop, source = self.loops[index], self.sources[name]
+        loop.request_stop()
+        loop.stop(LOOP_STOP_TIMEOUT_S)
+        source.stop()  # closes the device: a paused camera's light goes off
+        # Sources and loops run once: fresh ones wait for the switch to go off.
+        self.sources[name] = build_source(name, self.config.cameras[name])
+        self.loops[index] = self._camera_loop(name, self.sources[name])
+        self.privacy[name] = True
+        log.info("camera %s: privacy on: closed; nothing is captured, processed, saved or "
+                 "streamed", name)
+
+    def _resume(self, name: str) -> None:
+        self.privacy[name] = False
+        self._open_camera(next(loop for loop in self.loops if loop.name == name))
+        log.info("camera %s: privacy off: opening it again", name)
+
+    def _open_camera(self, loop: CameraLoop) -> None:
+        self._opened[loop.name] = time.monotonic()
+        self._camera_states.pop(loop.name, None)
+        self.sources[loop.name].start()
+        loop.start()
+
+    def _announce_privacy(self) -> None:
+        for name, on in self.privacy.items():
+            if on:
+                self._report_status(name, "paused", "")
+        for sink in self._privacy_sinks():
+            sink.privacy_state(self.privacy)
+
+    def _privacy_sinks(self) -> list[PrivacySink]:
+        return [sink for sink in self.sinks if isinstance(sink, PrivacySink)]
 
     def running_loops(self) -> list[CameraLoop]:
         """The loops still processing (a non-looping video's loop ends with it)."""
@@ -264,17 +340,19 @@ class App:
         on_loop_done(name) is called once per loop that ends (the watchdog stops expecting
         its beats); on_status(line) every status_every_s with a short summary.
         """
-        ended: set[str] = set()
+        ended: set[int] = set()  # ids of ended loops: a camera out of privacy gets a new one
         next_status = time.monotonic() + status_every_s
         while not stop.wait(poll_s):
+            self.apply_privacy_requests()
             name_os_threads()  # capture threads come and go as cameras reconnect
             self.check_camera_status()
             for loop in self.loops:
-                if loop.done.is_set() and loop.name not in ended:
-                    ended.add(loop.name)
+                if loop.done.is_set() and id(loop) not in ended:
+                    ended.add(id(loop))
                     if on_loop_done is not None:
                         on_loop_done(loop.name)
-            if len(ended) == len(self.loops):
+            running = [loop for loop in self.loops if not self.privacy[loop.name]]
+            if running and all(loop.done.is_set() for loop in running):
                 log.info("every camera has finished; stopping")
                 return
             if on_status is not None and time.monotonic() >= next_status:
@@ -294,8 +372,11 @@ class App:
 
     def check_camera_status(self) -> None:
         """Tell the status sinks about cameras that connected or were lost since last time."""
-        settling = time.monotonic() - self._started < STATUS_GRACE_S
+        now = time.monotonic()
         for name, source in self.sources.items():
+            if self.privacy.get(name):
+                continue  # reported paused when the switch went on
+            settling = now - self._opened.get(name, self._started) < STATUS_GRACE_S
             if source.stats.connected:
                 self._report_status(name, "connected", "")
             elif not settling or name in self._camera_states or source.stats.last_error:
@@ -310,7 +391,8 @@ class App:
             fps = (loop.stats.frames_processed - count) / max(now - since, 1e-6)
             self._last_counts[loop.name] = (loop.stats.frames_processed, now)
             source = self.sources[loop.name]
-            state = ("ended" if loop.done.is_set() else f"{fps:.1f} fps"
+            state = ("privacy" if self.privacy.get(loop.name) else "ended"
+                     if loop.done.is_set() else f"{fps:.1f} fps"
                      if source.stats.connected else "no signal")
             parts.append(f"{loop.name} {state}")
         for sink in self.sinks:

@@ -71,7 +71,8 @@ class DaemonRunner:
 
     def _start_app(self) -> None:
         for loop in self.app.loops:
-            self.watchdog.register(loop.name)
+            if not self.app.privacy[loop.name]:  # a closed camera's loop does not beat
+                self.watchdog.register(loop.name)
         self.app.start()
         self.notifier.ready(f"running {len(self.app.loops)} camera(s)")
 

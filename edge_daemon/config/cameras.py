@@ -130,6 +130,9 @@ class CameraConfig(Section):
     """Where the frames come from; `type` picks the backend."""
     enabled: bool = True
     """A disabled camera is kept in the file but not opened."""
+    privacy: bool = False
+    """Start with the camera in privacy: closed until its privacy switch (MQTT, Home
+    Assistant) is turned off."""
     interval_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 100
     """Milliseconds between processed frames (the seed's `interval`); 0 processes every new
     frame as fast as possible."""

@@ -14,6 +14,7 @@ from edge_daemon.config.episodes import EpisodesConfig
 from edge_daemon.config.logs import LoggingConfig
 from edge_daemon.config.metrics import MetricsConfig
 from edge_daemon.config.mqtt import MqttConfig
+from edge_daemon.config.privacy import PrivacyConfig
 from edge_daemon.config.runtime import RuntimeConfig
 from edge_daemon.config.secrets import SecretsConfig
 from edge_daemon.config.snapshots import SnapshotsConfig
@@ -41,6 +42,8 @@ class Config(Section):
     """Emotion episodes (a start and an end) published as events."""
     mqtt: MqttConfig = MqttConfig()
     """The MQTT broker and topics."""
+    privacy: PrivacyConfig = PrivacyConfig()
+    """Whether the cameras' privacy switches survive a restart."""
     secrets: SecretsConfig = SecretsConfig()
     """Where the MQTT password is looked up."""
     metrics: MetricsConfig = MetricsConfig()

@@ -7,7 +7,7 @@ stage: the app builds the concrete stages and hands each one what it needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -94,6 +94,24 @@ class FaceCrops(Protocol):
 
     def model_facts(self) -> dict[str, object]:
         """The model's name, input size and crop rule, for the record of a saved sample."""
+        ...
+
+
+@runtime_checkable
+class PrivacySink(Protocol):
+    """A sink that also brings privacy commands in (an MQTT switch) and shows their state.
+
+    The handler is called from the sink's own thread with (camera, on), camera None for
+    every camera; the app applies it on its own thread and reports back with
+    privacy_state.
+    """
+
+    def on_privacy_command(self, handler: Callable[[str | None, bool], None]) -> None:
+        """Call handler for every valid command from now on."""
+        ...
+
+    def privacy_state(self, states: Mapping[str, bool]) -> None:
+        """Each camera's privacy switch now (True: in privacy, the camera closed)."""
         ...
 
 

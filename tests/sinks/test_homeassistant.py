@@ -58,12 +58,19 @@ def test_discovery_messages_every_entity_of_every_camera_on_one_device():
         "homeassistant/binary_sensor/ee_pi/back_occupancy/config",
         "homeassistant/sensor/ee_pi/back_status/config",
         "homeassistant/event/ee_pi/back_episode/config",
+        "homeassistant/switch/ee_pi/back_privacy/config",
         "homeassistant/sensor/ee_pi/back_angry_probability/config",
         "homeassistant/sensor/ee_pi/back_happy_probability/config",
         "homeassistant/sensor/ee_pi/back_sad_probability/config"])
     assert [t for t, _ in msgs] == discovery_topics(CFG, "front", LABELS) + discovery_topics(
-        CFG, "back", LABELS)
-    assert len({c["unique_id"] for c in back.values()}) == 8
+        CFG, "back", LABELS) + ["homeassistant/switch/ee_pi/privacy/config"]
+    assert len({c["unique_id"] for c in back.values()}) == 9
+    privacy = back["homeassistant/switch/ee_pi/back_privacy/config"]
+    assert privacy["command_topic"] == "ee/pi/back/privacy/set"
+    assert privacy["state_topic"] == "ee/pi/back/privacy"
+    device = json.loads(msgs[-1][1])
+    assert device["command_topic"] == "ee/pi/privacy/set" and device["unique_id"] == "ee_pi_privacy"
+    assert device["device"]["identifiers"] == ["ee_pi"]
     assert all(c["device"]["identifiers"] == ["ee_pi"] for c in back.values())
     episode = back["homeassistant/event/ee_pi/back_episode/config"]
     assert episode["state_topic"] == "ee/pi/back/events"
@@ -73,7 +80,7 @@ def test_discovery_messages_every_entity_of_every_camera_on_one_device():
 
     status = back["homeassistant/sensor/ee_pi/back_status/config"]
     assert status["name"] == "back camera status" and status["state_topic"] == "ee/pi/back/status"
-    assert status["options"] == ["connected", "disconnected", "disabled"]
+    assert status["options"] == ["connected", "disconnected", "disabled", "paused"]
     assert status["entity_category"] == "diagnostic" and status["unique_id"] == "ee_pi_back_status"
     faces = back["homeassistant/sensor/ee_pi/back_faces/config"]
     assert faces["state_class"] == "measurement" and faces["state_topic"] == "ee/pi/back/results"

@@ -2,8 +2,9 @@
 
 Per camera: the dominant emotion (an enum sensor), the faces in view (a measurement), someone
 in view (an occupancy binary sensor), the camera's status (connected, disconnected,
-disabled), its emotion episodes (an event entity) and one probability sensor per emotion,
-created disabled so that the recorder is not flooded unless the user turns them on.
+disabled, paused), its emotion episodes (an event entity), its privacy switch and one
+probability sensor per emotion, created disabled so that the recorder is not flooded unless
+the user turns them on. Per device: a privacy switch for all cameras at once.
 
 Pure functions from the config to (topic, payload) pairs; the MQTT sink publishes them
 retained on every connect and again when Home Assistant announces `online`.
@@ -51,7 +52,7 @@ def probability_entity(label: str) -> str:
 def camera_entities(labels: Sequence[str]) -> dict[str, str]:
     """Entity key -> Home Assistant component, for every entity a camera has."""
     entities = {"emotion": "sensor", "faces": "sensor", "occupancy": "binary_sensor",
-                "status": "sensor", "episode": "event"}
+                "status": "sensor", "episode": "event", "privacy": "switch"}
     entities.update({probability_entity(label): "sensor" for label in labels})
     return entities
 
@@ -61,6 +62,15 @@ def discovery_topic(config: MqttConfig, camera: str, entity: str = "emotion",
     """`<discovery_prefix>/<component>/<node_id>/<object_id>/config`."""
     ha = config.homeassistant
     return f"{ha.discovery_prefix}/{component}/{ha.node_id}/{object_id(camera, entity)}/config"
+
+
+DEVICE_PRIVACY = "privacy"  # the object id of the device's own privacy switch
+
+
+def device_discovery_topics(config: MqttConfig) -> list[str]:
+    """The discovery config topics of the device's own entities (not of a camera)."""
+    ha = config.homeassistant
+    return [f"{ha.discovery_prefix}/switch/{ha.node_id}/{DEVICE_PRIVACY}/config"]
 
 
 def discovery_subscription(config: MqttConfig) -> str:
@@ -180,7 +190,26 @@ def episode_event_config(config: MqttConfig, camera: str, labels: Sequence[str],
                    qos=config.topics.events.qos, icon="mdi:timeline-clock-outline")
 
 
-STATUS_STATES = ("connected", "disconnected", "disabled")
+def privacy_switch_config(config: MqttConfig, camera: str | None,
+                          version: str = __version__) -> dict[str, Any]:
+    """Discovery config of a camera's privacy switch (None: the device's, for all cameras).
+
+    On closes the camera: nothing is captured, processed, saved or streamed.
+    """
+    layout = TopicLayout(config)
+    ha = config.homeassistant
+    fields = {"command_topic": layout.privacy_command(camera),
+              "state_topic": layout.privacy(camera), "payload_on": "ON", "payload_off": "OFF",
+              "state_on": "ON", "state_off": "OFF", "qos": 1, "retain": False,
+              "icon": "mdi:eye-off"}
+    if camera is not None:
+        return _entity(config, camera, "privacy", "privacy", version, **fields)
+    return {"name": "privacy (all cameras)", "unique_id": f"{ha.node_id}_{DEVICE_PRIVACY}",
+            **fields, **_availability(config), "device": device_block(config, version),
+            "origin": {"name": "emotion-edge", "sw_version": version}}
+
+
+STATUS_STATES = ("connected", "disconnected", "disabled", "paused")
 
 
 def status_sensor_config(config: MqttConfig, camera: str,
@@ -204,6 +233,7 @@ def camera_discovery(config: MqttConfig, camera: str, labels: Sequence[str],
         "occupancy": occupancy_config(config, camera, version),
         "status": status_sensor_config(config, camera, version),
         "episode": episode_event_config(config, camera, labels, version),
+        "privacy": privacy_switch_config(config, camera, version),
     }
     for label in labels:
         configs[probability_entity(label)] = probability_sensor_config(config, camera, label,
@@ -216,6 +246,10 @@ def discovery_messages(
 ) -> list[tuple[str, bytes]]:
     """(topic, payload) of every discovery config to publish retained."""
     components = camera_entities(labels)
-    return [(discovery_topic(config, camera, entity, components[entity]), encode(payload))
-            for camera in cameras
-            for entity, payload in camera_discovery(config, camera, labels, version).items()]
+    out = [(discovery_topic(config, camera, entity, components[entity]), encode(payload))
+           for camera in cameras
+           for entity, payload in camera_discovery(config, camera, labels, version).items()]
+    if cameras:
+        (device_switch,) = device_discovery_topics(config)
+        out.append((device_switch, encode(privacy_switch_config(config, None, version))))
+    return out

@@ -53,13 +53,23 @@ class TopicLayout:
         """Camera status: connected, disconnected or disabled (retained)."""
         return self._camera(self.topics.status.topic, camera)
 
+    def privacy(self, camera: str | None = None) -> str:
+        """A camera's privacy switch state (retained `ON`/`OFF`); None: the device's."""
+        return f"{self.prefix}/privacy" if camera is None else \
+            f"{self.prefix}/{check_camera_name(camera)}/privacy"
+
+    def privacy_command(self, camera: str | None = None) -> str:
+        """Where a privacy switch is set; None: every camera at once."""
+        return f"{self.privacy(camera)}/set"
+
     def events(self, camera: str) -> str:
         """Emotion episodes of a camera (not retained)."""
         return self._camera(self.topics.events.topic, camera)
 
     def per_camera(self, camera: str) -> list[str]:
         """Every retained topic of a camera (cleared when the camera is removed)."""
-        return [self.emotion(camera), self.attributes(camera), self.status(camera)]
+        return [self.emotion(camera), self.attributes(camera), self.status(camera),
+                self.privacy(camera)]
 
 
 def emotion_state(camera_emotion: str | None, no_face_state: str) -> str:
@@ -117,3 +127,17 @@ def episode_payload(event: EpisodeEvent, width: int, height: int,
         "box": box,
         "frames": event.frames,
     }
+
+
+SWITCH_ON = "ON"
+SWITCH_OFF = "OFF"
+_SWITCH_PAYLOADS = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}
+
+
+def switch_command(payload: bytes) -> bool | None:
+    """A switch command's payload as on (True) or off (False); None when it is neither."""
+    try:
+        text = payload.decode("ascii").strip().lower()
+    except UnicodeDecodeError:
+        return None
+    return _SWITCH_PAYLOADS.get(text)

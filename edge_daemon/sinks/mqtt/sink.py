@@ -14,7 +14,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -22,11 +22,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge_daemon import __version__
 from edge_daemon.config.mqtt import MqttConfig
-from edge_daemon.core.log_throttle import OutageLog
+from edge_daemon.core.log_throttle import LogThrottle, OutageLog
 from edge_daemon.core.queues import DropOldestQueue
 from edge_daemon.core.records import CameraStatus, Frame, FrameResult
 from edge_daemon.core.stats import MqttStats
 from edge_daemon.sinks.mqtt.homeassistant import (
+    device_discovery_topics,
     discovery_messages,
     discovery_subscription,
     discovery_topics,
@@ -36,16 +37,20 @@ from edge_daemon.sinks.mqtt.payloads import (
     OFFLINE,
     ONLINE,
     STOPPED,
+    SWITCH_OFF,
+    SWITCH_ON,
     TopicLayout,
     attributes_payload,
     check_camera_name,
     emotion_state,
     episode_payload,
     status_payload,
+    switch_command,
 )
 from edge_daemon.sinks.results_json import encode, results_payload
 
 log = logging.getLogger(__name__)
+COMMAND_LOG_INTERVAL_S = 60.0  # a client sending bad commands in a loop gets one line a minute
 _paho_log = log.getChild("paho")
 
 
@@ -101,6 +106,9 @@ class MqttSink:
         self._attributes_sent: dict[str, float] = {}
         self._status: dict[str, bytes] = {}  # camera -> retained status payload
         self._bad_cameras: set[str] = set()
+        self._privacy: dict[str, bool] = {}  # camera -> in privacy, as the app reported
+        self._privacy_handler: Callable[[str | None, bool], None] | None = None
+        self._command_log = LogThrottle(COMMAND_LOG_INTERVAL_S)
         self._ever_connected = False
         self._refused = False
         self._stopping = False
@@ -216,6 +224,30 @@ class MqttSink:
             for camera in removed:
                 self._withdraw(camera)
             self._publish_discovery(self._cameras)
+
+    def on_privacy_command(self, handler: Callable[[str | None, bool], None]) -> None:
+        """Hand valid privacy commands (`<prefix>[/<camera>]/privacy/set`) to handler."""
+        self._privacy_handler = handler
+
+    def privacy_state(self, states: Mapping[str, bool]) -> None:
+        """Publish each camera's privacy switch and the device's (on when all are), retained."""
+        with self._lock:
+            self._privacy = dict(states)
+            messages = self._privacy_messages()
+            connected = self.stats.connected
+        if connected:
+            for topic, payload, qos, retain in messages:
+                self._client.publish(topic, payload, qos, retain)
+
+    def _privacy_messages(self) -> list[tuple[str, bytes | str, int, bool]]:
+        if not self._privacy:
+            return []
+        out: list[tuple[str, bytes | str, int, bool]] = [
+            (self.layout.privacy(camera), SWITCH_ON if on else SWITCH_OFF, 1, True)
+            for camera, on in self._privacy.items()]
+        every = all(self._privacy.values())
+        out.append((self.layout.privacy(), SWITCH_ON if every else SWITCH_OFF, 1, True))
+        return out
 
     def camera_status(self, status: CameraStatus) -> None:
         """Publish a camera's state, retained (and again after every reconnect)."""
@@ -347,7 +379,7 @@ class MqttSink:
                  cfg.topics.attributes.retain) for camera, payload in self._attributes.items()]
         out += [(self.layout.status(camera), payload, cfg.topics.status.qos,
                  cfg.topics.status.retain) for camera, payload in self._status.items()]
-        return out
+        return out + self._privacy_messages()
 
     # ----------------------------------------------------------------- paho callbacks
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
@@ -373,6 +405,9 @@ class MqttSink:
             # of cameras no longer configured (renamed, removed while the daemon was off)
             # are deleted in _on_message, so no ghost entity stays in Home Assistant.
             client.subscribe(discovery_subscription(self.config), qos=1)
+        # Commands are not retained by us; one a controller left retained applies now.
+        client.subscribe([(self.layout.privacy_command(), 1),
+                          (f"{self.layout.prefix}/+/privacy/set", 1)])
         for topic, payload, qos, retain in state:
             client.publish(topic, payload, qos, retain)
         for m in pending:
@@ -468,6 +503,10 @@ class MqttSink:
             _paho_log.debug("%s", text)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if message.topic.startswith(f"{self.layout.prefix}/") and message.topic.endswith(
+                "/privacy/set"):
+            self._on_privacy_command(message)
+            return
         ha = self.config.homeassistant
         if message.topic.startswith(f"{ha.discovery_prefix}/") and message.topic.endswith(
                 "/config"):
@@ -480,6 +519,27 @@ class MqttSink:
                 client.publish(self.layout.availability, ONLINE, avail.qos, avail.retain)
                 self._publish_discovery(self._cameras)
 
+    def _on_privacy_command(self, message: paho.MQTTMessage) -> None:
+        """`ON`/`OFF` for one camera or the device; anything else is one (throttled) line."""
+        middle = message.topic[len(self.layout.prefix) + 1:-len("/privacy/set")]
+        camera = middle or None
+        on = switch_command(message.payload)
+        with self._lock:
+            known = camera is None or camera in self._cameras
+        problem = ("" if known else f"no camera {camera!r} here") or (
+            "" if on is not None else f"payload {message.payload[:40]!r} is not ON or OFF")
+        if problem:
+            held = self._command_log.allow()
+            if held is not None:
+                more = f" ({held} more since the last report)" if held else ""
+                log.warning("MQTT: ignored a privacy command on %s: %s%s", message.topic,
+                            problem, more)
+            return
+        log.info("MQTT: privacy %s for %s", "on" if on else "off",
+                 f"camera {camera}" if camera else "every camera")
+        if self._privacy_handler is not None:
+            self._privacy_handler(camera, bool(on))
+
     def _on_discovery_config(self, client: paho.Client, message: paho.MQTTMessage) -> None:
         """A retained discovery config of this device: deleted unless a camera has it now."""
         if not message.payload:
@@ -487,6 +547,7 @@ class MqttSink:
         with self._lock:
             ours = {topic for camera in self._cameras
                     for topic in discovery_topics(self.config, camera, self.labels)}
+            ours.update(device_discovery_topics(self.config))
         if message.topic in ours:
             return
         log.info("MQTT: removing the Home Assistant entity %s: no configured camera has it",
