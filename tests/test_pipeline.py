@@ -127,13 +127,16 @@ def test_the_loop_runs_at_the_camera_interval_on_the_newest_frame(assets, classi
         loop.stop(5)
         source.stop()
     results = list(sink.results)
-    # Never faster than the interval, whatever the load (a late loop only spaces them more):
-    # each frame taken is the first captured after its time was due, so two taken frames
-    # are at least the interval apart, less the up to one frame period (33 ms at 30 fps)
-    # the earlier one came after its due time.
+    # Never faster than the interval, whatever the load (a late loop only spaces them more).
+    # Each frame taken is the first captured after its time was due, and due times are the
+    # interval apart: over the run, the frames span at least the intervals between them,
+    # less how late the first one came (a frame period, 33 ms at 30 fps, or more when the
+    # capture thread waited for a core: a single pair can look closer, seen 42 ms loaded).
     spacing = [b.captured_monotonic - a.captured_monotonic
                for a, b in itertools.pairwise(results)]
-    assert min(spacing) >= 0.1 - 0.034 - 0.005, spacing
+    span = results[-1].captured_monotonic - results[0].captured_monotonic
+    assert span >= 0.1 * (len(results) - 1) - 0.1, spacing
+    assert sorted(spacing)[len(spacing) // 2] >= 0.095, spacing
     # Ten a second, not the video's thirty: the frames in between were skipped.
     gaps = sorted(b.frame_index - a.frame_index for a, b in itertools.pairwise(results))
     assert gaps[len(gaps) // 2] >= 2, gaps
