@@ -33,9 +33,13 @@ fi
 .venv/bin/python tools/fetch_assets.py
 [ ! -f tools/build_face_set.py ] || .venv/bin/python tools/build_face_set.py
 
+# A real Home Assistant for tests/homeassistant (cached in /var/cache where that survives).
+bash tools/homeassistant_env.sh
+
 .venv/bin/ruff check .
 # With arguments, a part of the main suite (a developer's run); without, all CI does.
 (($#)) && exec .venv/bin/python -m pytest -q "$@"
-.venv/bin/python -m pytest -q
+# The Home Assistant tests must run, not skip, in a full run.
+EMOTION_EDGE_REQUIRE_HA=1 .venv/bin/python -m pytest -q
 bash tools/test_other_pythons.sh 3.10 3.12
 if [[ -f tools/check_arm64.sh ]]; then bash tools/check_arm64.sh --quick; fi

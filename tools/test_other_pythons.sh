@@ -4,7 +4,8 @@
 # there is caught. The daemon is installed with its bench and test extras, not the export
 # one (torch is 5.6 GB, and the export tool runs on a PC). Export and model-building tests
 # (tests/export, tests/tools) need that extra, and the install and systemd tests
-# (tests/service) exercise bash and systemd, not Python: all three are left to the main run.
+# (tests/service) exercise bash and systemd, not Python, and Home Assistant runs on its own
+# Python 3.13 (tests/homeassistant): all four are left to the main run.
 #
 #   tools/test_other_pythons.sh [VERSION...]     default: 3.10 3.12; venvs in .venv-pyX.Y
 #
@@ -39,7 +40,8 @@ for version in "${versions[@]}"; do
   echo "== Python $("$venv/bin/python" -V 2>&1 | cut -d' ' -f2): installed in ${installed} s; the daemon's tests:"
   # A base temp of its own: pytest prunes old numbered temp dirs, another run's included.
   if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider --basetemp="/tmp/emotion-edge-py$version" \
-      --ignore=tests/export --ignore=tests/tools --ignore=tests/service --durations=10 tests; then
+      --ignore=tests/export --ignore=tests/tools --ignore=tests/service \
+      --ignore=tests/homeassistant --durations=10 tests; then
     status=1
   fi
   echo "== Python $version: $((SECONDS - started)) s in all"
