@@ -7,22 +7,18 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_server import PROMETHEUS, Prometheus
 
 from edge_daemon.mosquitto import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "config" / "grafana" / "emotion-edge-dashboard.json"
 PROVISIONING = REPO / "config" / "grafana" / "provisioning"
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SCRAPE_S = 1
 CAMERA = "front_door"
 
@@ -109,57 +105,6 @@ def test_provisioning_examples_point_at_the_dashboard():
     assert source["datasources"][0]["jsonData"]["timeInterval"]
 
 
-# --------------------------------------------------------------------------- a real Prometheus
-class Prometheus:
-    """The Debian package's prometheus binary on a free loopback port, data in a temp dir."""
-
-    def __init__(self, workdir: Path, target_port: int) -> None:
-        self.port = free_port()
-        config = workdir / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1s"},
-            # Prometheus scrapes itself too, as a default install does: its own process_*
-            # series must not show in the daemon's panels.
-            "scrape_configs": [
-                {"job_name": "emotion-edge",
-                 "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]},
-                {"job_name": "prometheus",
-                 "static_configs": [{"targets": [f"127.0.0.1:{self.port}"]}]}],
-        }))
-        self.log = (workdir / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-
-    def api(self, path: str, **params) -> dict:
-        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            answer = json.loads(response.read())
-        assert answer["status"] == "success", answer
-        return answer["data"]
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "prometheus exited; see prometheus.log"
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("prometheus did not become ready")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self.log.close()
-
-
 @pytest.fixture
 def scraped(assets, mosquitto, daemon_factory, tmp_path):
     """A Prometheus that has scraped a face-video daemon for a few seconds."""
@@ -175,7 +120,8 @@ def scraped(assets, mosquitto, daemon_factory, tmp_path):
         "metrics": {"port": port},
         "snapshots": {"enabled": True, "directory": str(tmp_path / "snaps"), "interval_s": 0.5},
     })
-    prometheus = Prometheus(tmp_path, port)
+    prometheus = Prometheus(tmp_path, [{"job_name": "emotion-edge", "static_configs": [
+        {"targets": [f"127.0.0.1:{port}"]}]}], SCRAPE_S)
     try:
         prometheus.wait_ready()
         deadline = time.monotonic() + 40
