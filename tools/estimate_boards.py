@@ -1,0 +1,120 @@
+"""Estimate the bundled models' single-core latency on a Raspberry Pi 4, a Pi 5 and a Jetson
+Orin Nano's CPU, from what can be measured here. Prints a table; nothing is written.
+
+    .venv/bin/python tools/estimate_boards.py
+
+How (docs/install.md#arm64-checked-by-emulation): emulation says which kernels run, not how
+fast. So the estimate is the model's multiply-accumulates (counted from its ONNX graph at the
+size the daemon runs it) over a board's single-core fp32 peak, times the share of its peak
+onnxruntime reaches on this machine's CPU (measured now: min of 3 x 200 single-thread runs
+against this CPU's AVX-512 peak at its nominal clock), taken as a range, since NEON kernels
+and memory are not AVX-512's. The board peaks are the cores' fused multiply-add width: these
+are estimates, not measurements.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper, shape_inference
+
+from edge_daemon.config.classifier import ClassifierConfig
+from edge_daemon.inference.detectors.blazeface import default_model_path
+
+# Board: (core, GHz, fp32 multiply-accumulates per cycle per core: 128-bit NEON FMA pipes x 4).
+BOARDS = {
+    "Raspberry Pi 4": ("Cortex-A72", 1.8, 4),   # one 128-bit FMA per cycle
+    "Raspberry Pi 5": ("Cortex-A76", 2.4, 8),   # two 128-bit FMA pipes
+    "Jetson Orin Nano (CPU)": ("Cortex-A78AE", 1.5, 8),  # two 128-bit FMA pipes
+}
+HOST_MACS_PER_CYCLE = 32  # AVX-512: two 512-bit FMA ports x 16 fp32 lanes
+
+
+def count_macs(path: Path, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of the graph's convolutions and matrix products at this input."""
+    model = onnx.load(str(path))
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, shape, strict=True):
+        if dim.dim_param or not dim.dim_value:
+            dim.ClearField("dim_param")
+            dim.dim_value = size
+    model = shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*model.graph.value_info, *model.graph.output]}
+    weights = {i.name: numpy_helper.to_array(i).shape for i in model.graph.initializer}
+    total = 0
+    for node in model.graph.node:
+        out = shapes.get(node.output[0])
+        if not out or 0 in out:
+            continue
+        if node.op_type in ("Conv", "QLinearConv"):
+            weight = weights.get(node.input[3 if node.op_type == "QLinearConv" else 1])
+            if weight is not None:
+                total += int(np.prod(out)) * int(np.prod(weight[1:]))
+        elif node.op_type in ("MatMul", "Gemm") and node.input[1] in weights:
+            total += int(np.prod(out)) * weights[node.input[1]][0]
+    return total
+
+
+def min_latency_ms(path: Path, shape: tuple[int, ...]) -> list[float]:
+    """Single-thread latency, the best of 200 runs, three times (the best resists load)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model_input = session.get_inputs()[0]
+    name = model_input.name
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, shape, dtype=np.uint8) if "uint8" in model_input.type
+         else rng.random(shape, np.float32))
+    for _ in range(20):
+        session.run(None, {name: x})
+    result = []
+    for _ in range(3):
+        best = float("inf")
+        for _ in range(200):
+            start = time.perf_counter()
+            session.run(None, {name: x})
+            best = min(best, time.perf_counter() - start)
+        result.append(best * 1000)
+    return result
+
+
+def nominal_ghz() -> float:
+    """This CPU's nominal clock from /proc/cpuinfo (the model name's, else cpu MHz)."""
+    text = Path("/proc/cpuinfo").read_text()
+    named = re.search(r"model name.*@ ([\d.]+)GHz", text)
+    if named:
+        return float(named[1])
+    return float(re.search(r"cpu MHz\s*:\s*([\d.]+)", text)[1]) / 1000
+
+
+def main() -> None:
+    """Measure here, then print the estimates."""
+    models = [("emotion classifier, one face", ClassifierConfig().model_path(), (1, 1, 64, 64)),
+              ("BlazeFace short, 320x192 search", default_model_path("short"), (1, 192, 320, 3)),
+              ("BlazeFace short, 64x64 re-find", default_model_path("short"), (1, 64, 64, 3)),
+              ("BlazeFace full, 192x192", default_model_path("full"), (1, 192, 192, 3))]
+    host_peak = HOST_MACS_PER_CYCLE * nominal_ghz() * 1e9
+    print(f"host: {ort.__version__=}, peak {host_peak / 1e9:.0f} GMAC/s at {nominal_ghz()} GHz")
+    header = "model | MMAC | host ms (3 runs) | share of peak | " + " | ".join(BOARDS)
+    print(header)
+    for label, path, shape in models:
+        macs = count_macs(path, shape)
+        runs = min_latency_ms(path, shape)
+        share = macs / (min(runs) / 1000) / host_peak
+        # The range: from this share (as efficient as here) down to 60 % of it.
+        cells = []
+        for _core, ghz, per_cycle in BOARDS.values():
+            peak = per_cycle * ghz * 1e9
+            fast, slow = macs / (peak * share), macs / (peak * share * 0.6)
+            cells.append(f"{fast * 1000:.1f}-{slow * 1000:.1f} ms")
+        print(f"{label} | {macs / 1e6:.1f} | {', '.join(f'{r:.2f}' for r in runs)} | "
+              f"{share:.0%} | " + " | ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
