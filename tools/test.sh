@@ -33,13 +33,27 @@ fi
 .venv/bin/python tools/fetch_assets.py
 [ ! -f tools/build_face_set.py ] || .venv/bin/python tools/build_face_set.py
 
+# The arm64 check (an emulated Debian root: downloads, then one emulated core's work) goes
+# on beside the test suites in a full run; its log is printed at the end.
+arm64_pid=""
+if (($# == 0)) && [[ -f tools/check_arm64.sh ]]; then
+  arm64_log=$(mktemp /tmp/emotion-edge-arm64.XXXXXX.log)
+  bash tools/check_arm64.sh --quick >"$arm64_log" 2>&1 &
+  arm64_pid=$!
+fi
+
 # A real Home Assistant for tests/homeassistant (cached in /var/cache where that survives).
 bash tools/homeassistant_env.sh
 
 .venv/bin/ruff check .
 # With arguments, a part of the main suite (a developer's run); without, all CI does.
 (($#)) && exec .venv/bin/python -m pytest -q "$@"
+status=0
 # The Home Assistant tests must run, not skip, in a full run.
-EMOTION_EDGE_REQUIRE_HA=1 .venv/bin/python -m pytest -q
-bash tools/test_other_pythons.sh 3.10 3.12
-if [[ -f tools/check_arm64.sh ]]; then bash tools/check_arm64.sh --quick; fi
+EMOTION_EDGE_REQUIRE_HA=1 .venv/bin/python -m pytest -q || status=1
+bash tools/test_other_pythons.sh 3.10 3.12 || status=1
+if [[ -n $arm64_pid ]]; then
+  wait "$arm64_pid" || status=1
+  cat "$arm64_log"
+fi
+exit $status
