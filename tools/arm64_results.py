@@ -861,7 +861,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
               "max_abs_diff": int(max((d.max() for d in diffs), default=0)),
               "values_differing": float(np.mean([(d > 0).mean() for d in diffs])) if diffs else 0}
     print(f"decode: {same} of {len(hashes)} frames identical; in {len(diffs)} sampled frames "
-          f"max |diff| {result['max_abs_diff']}, {result['values_differing']:.1%} of values differ")
+          f"max abs diff {result['max_abs_diff']}, "
+          f"{result['values_differing']:.1%} of values differ")
     if args.json:
         Path(args.json).write_text(json.dumps(result) + "\n")
     return 0

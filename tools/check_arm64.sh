@@ -422,8 +422,14 @@ run_daemon() {  # run_daemon LABEL WHERE(host|CPU) CONFIG(host path) [STOP_WHEN 
   wait "$recorder" || rc=1
   note "$(wc -l <"$WORK/rec-$label.jsonl") results; $(grep -m1 -o 'ended after [0-9]* frames' "$WORK/logs/daemon-$label.log" || echo 'no end seen')"
   note "$(tail -n1 "$WORK/logs/daemon-$label.log" | grep -o 'peak VmHWM.*MiB' || true)"
+  # Under qemu every arm64 run so far ends in a SIGSEGV during Python's finalization, after
+  # the daemon logged "stopped" and its results were out (proot still exits 0; x86-64 runs
+  # exit cleanly, also with MALLOC_CHECK_=3): recorded as a warning, not a failure.
   if grep -q 'Segmentation fault' "$log"; then
-    note "SIGSEGV: $(grep -B1 -m1 'Segmentation fault' "$log" | head -n1 | cut -c1-120)"
+    local after
+    after=$(grep -B1 -m1 'Segmentation fault' "$log" | head -n1 | sed 's/^[0-9-]* [0-9:,]* *//' | cut -c1-80)
+    note "SIGSEGV at exit, after: $after"
+    fact "warning: $label" "SIGSEGV at exit (qemu: uncaught target signal 11), after: $after"
   fi
   return "$rc"
 }
