@@ -48,7 +48,9 @@ action=install wheel="" python=python3 site_packages=0 example="$REPO/config/con
 root=${DESTDIR:-} start_now=0 enable=1 purge=0 build_copy="" dropins=() board="" ort_gpu=""
 use_apt=1 constraints=""
 # apt packages per board: GStreamer through PyGObject everywhere; picamera2 on the Pi.
-GST_PACKAGES=(python3-gi gir1.2-gstreamer-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+# libav: the H.264 decoder, without which no mp4 file or H.264 RTSP camera plays.
+GST_PACKAGES=(python3-gi gir1.2-gstreamer-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+              gstreamer1.0-libav)
 PI_PACKAGES=("${GST_PACKAGES[@]}" gstreamer1.0-libcamera python3-picamera2)
 JETSON_PACKAGES=("${GST_PACKAGES[@]}")
 
