@@ -14,8 +14,6 @@ import pytest
 from polling import wait_until
 
 from edge_daemon.config.cameras import CameraConfig
-from edge_daemon.sources.file import FileSource
-from edge_daemon.sources.registry import build_source
 
 SINGLE_FACE_FRAMES = 72  # single_face.mp4: 72 frames at 30 fps, 640 x 360
 
@@ -31,22 +29,6 @@ def camera(path: Path | str, **options) -> CameraConfig:
 @pytest.fixture
 def single_face(assets) -> Path:
     return assets / "feat-test-data" / "single_face.mp4"
-
-
-@pytest.fixture
-def started():
-    """Start sources and stop them after the test."""
-    sources = []
-
-    def start(name: str, config: CameraConfig) -> FileSource:
-        source = build_source(name, config)
-        sources.append(source)
-        source.start()
-        return source
-
-    yield start
-    for source in sources:
-        source.stop()
 
 
 def test_a_slow_consumer_gets_the_newest_frame_and_the_rest_count_as_dropped(

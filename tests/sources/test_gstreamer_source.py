@@ -36,22 +36,6 @@ def camera(pipeline: str, **options) -> CameraConfig:
         {"source": {"type": "gstreamer", "pipeline": pipeline}, **options})
 
 
-@pytest.fixture
-def started():
-    """Start GStreamer sources; stop them after the test."""
-    sources = []
-
-    def start(name: str, config: CameraConfig):
-        source = build_source(name, config)
-        sources.append(source)
-        source.start()
-        return source
-
-    yield start
-    for source in sources:
-        source.stop()
-
-
 def test_a_live_test_source_gives_bgr_frames_and_a_slow_reader_gets_the_newest(started):
     # 333 px: rows of 999 bytes, padded to 1000 by GStreamer, must not shear the image.
     source = started("test", camera(
