@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -198,8 +199,10 @@ def test_broker_restart_reconnects_and_offline_queue_is_bounded(mosquitto_factor
 
     restarted = time.monotonic()
     broker.start()
-    wait_until(lambda: sink.stats.connected, timeout=10, what="reconnect")
-    assert sink.stats.reconnects == 1 and sink.stats.queued == 0
+    # Connected first, then the queue handed over: wait for both before publishing live.
+    wait_until(lambda: sink.stats.connected and sink.stats.queued == 0, timeout=10,
+               what="reconnect and replay")
+    assert sink.stats.reconnects == 1
     for i in range(55, 60):
         sink.publish(result(i), None)
     rec.wait_for(lambda m: m.topic == results and m.json()["frame"] == 59, timeout=10,
@@ -211,6 +214,53 @@ def test_broker_restart_reconnects_and_offline_queue_is_bounded(mosquitto_factor
     emotion = f"{cfg.topic_prefix}/front/emotion"
     rec.wait_for(lambda m: m.topic == emotion and m.received > restarted,
                  what="retained emotion re-published after the restart")
+
+
+def test_results_stay_in_order_while_the_frame_loop_publishes_through_a_reconnect(
+        mosquitto_factory, mqtt_recorder, make_sink):
+    # The frame loop does not pause for a reconnect: what it publishes while the sink is still
+    # replaying its offline queue must reach subscribers after the queued results, not among
+    # them (one CI run saw frames 55..59 arrive before the replayed 45..54).
+    broker = mosquitto_factory(persistent=True)
+    cfg = make_config(broker, offline_queue_size=400, reconnect_min_delay=1.0,
+                      reconnect_max_delay=1.5)
+    results = f"{cfg.topic_prefix}/front/results"
+    rec = mqtt_recorder(broker.host, broker.port, [results],
+                        client_id=f"rec-{uuid.uuid4().hex[:6]}", clean_session=False)
+    sink = make_sink(cfg)
+    sink.publish(result(0), None)
+    rec.wait_for(lambda m: m.topic == results, what="frame 0")
+    broker.stop()
+    wait_until(lambda: not sink.stats.connected, what="sink sees the outage")
+
+    published = [0]
+    stop = threading.Event()
+
+    def frame_loop() -> None:
+        while not stop.is_set():
+            published.append(published[-1] + 1)
+            sink.publish(result(published[-1]), None)
+            time.sleep(0.002)
+
+    loop = threading.Thread(target=frame_loop, daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: sink.stats.queued >= 100, what="results queued during the outage")
+        broker.start()
+        wait_until(lambda: sink.stats.connected, timeout=10, what="reconnect")
+        at_reconnect = published[-1]
+        wait_until(lambda: published[-1] >= at_reconnect + 200, timeout=20,
+                   what="200 results published live after the reconnect")
+    finally:
+        stop.set()
+        loop.join(5)
+    last = published[-1]
+    rec.wait_for(lambda m: m.json()["frame"] == last, timeout=10, what=f"frame {last}")
+    frames = results_frames(rec, results)
+    assert frames == sorted(set(frames)), "results arrived out of order or twice"
+    # The replayed queue did arrive: frames from before the reconnect follow frame 0.
+    assert frames[1] < at_reconnect
+    assert sink.stats.reconnects == 1
 
 
 def test_starts_without_broker_logs_once_and_delivers_later(mosquitto_factory, mqtt_recorder,

@@ -110,6 +110,7 @@ class MqttSink:
         self._privacy_handler: Callable[[str | None, bool], None] | None = None
         self._command_log = LogThrottle(COMMAND_LOG_INTERVAL_S)
         self._ever_connected = False
+        self._live = False  # publish() sends directly (else queues): connected, replay done
         self._refused = False
         self._stopping = False
         self._client = self._make_client(password)
@@ -307,7 +308,7 @@ class MqttSink:
               queue: bool) -> None:
         """Publish now if connected; else keep it in the offline queue (queue=True) or skip."""
         with self._lock:
-            if self.stats.connected and self._publish_now(topic, payload, qos, retain):
+            if self._live and self._publish_now(topic, payload, qos, retain):
                 return
             if queue:
                 data = payload.encode() if isinstance(payload, str) else payload
@@ -365,7 +366,7 @@ class MqttSink:
             self._client.publish(topic, payload, qos=1, retain=True)
 
     def _device_state(self) -> list[tuple[str, bytes | str, int, bool]]:
-        """Everything a newcomer needs, sent on every (re)connect: retained state first."""
+        """Everything a newcomer needs, sent on every (re)connect after the queue."""
         cfg = self.config
         avail = cfg.topics.availability
         out: list[tuple[str, bytes | str, int, bool]] = [
@@ -391,11 +392,6 @@ class MqttSink:
             first = not self._ever_connected
             self._ever_connected = True
             lasted = self._outage.end()
-            pending = self._queue.drain()
-            state = self._device_state()
-            # From now on publish() sends directly; the replay below runs outside the lock,
-            # so no frame loop waits on up to offline_queue_size messages being handed over.
-            self.stats.queued = 0
             self.stats.last_error = ""
             self.stats.reconnects += 0 if first else 1
             self.stats.connected = True
@@ -408,17 +404,34 @@ class MqttSink:
         # Commands are not retained by us; one a controller left retained applies now.
         client.subscribe([(self.layout.privacy_command(), 1),
                           (f"{self.layout.prefix}/+/privacy/set", 1)])
-        for topic, payload, qos, retain in state:
-            client.publish(topic, payload, qos, retain)
-        for m in pending:
-            client.publish(m.topic, m.payload, m.qos, m.retain)
+        replayed = self._replay(client)
         cfg = self.config
         if first:
             log.info("MQTT: connected to %s:%d", cfg.host, cfg.port)
         else:
             log.info("MQTT: connected to %s:%d again after %.0f s; sent %d queued results "
-                     "(%d dropped so far)", cfg.host, cfg.port, lasted or 0.0, len(pending),
+                     "(%d dropped so far)", cfg.host, cfg.port, lasted or 0.0, replayed,
                      self.stats.dropped)
+
+    def _replay(self, client: paho.Client) -> int:
+        """Send what was queued offline, oldest first, then the retained state; then go live."""
+        # publish() keeps queueing until the queue is empty: a result sent directly while
+        # older ones were still being handed to paho would reach subscribers before them.
+        # The lock is held per batch, so no frame loop waits on the whole replay.
+        replayed = 0
+        while True:
+            with self._lock:
+                pending = self._queue.drain()
+                self.stats.queued = 0
+                if not pending:
+                    # Under the lock: a state change made after this snapshot is sent after it.
+                    for topic, payload, qos, retain in self._device_state():
+                        client.publish(topic, payload, qos, retain)
+                    self._live = True
+                    return replayed
+            for m in pending:
+                client.publish(m.topic, m.payload, m.qos, m.retain)
+            replayed += len(pending)
 
     def _on_refused(self, reason: str) -> None:
         cfg = self.config
@@ -468,7 +481,7 @@ class MqttSink:
                        properties: Any) -> None:
         with self._lock:
             was_connected = self.stats.connected
-            self.stats.connected = False
+            self.stats.connected = self._live = False
             refused, self._refused = self._refused, False
             if self._stopping or refused:
                 return
