@@ -5,23 +5,25 @@ Orin Nano's CPU, from what can be measured here. Prints a table; nothing is writ
 
 How (docs/install.md#arm64-checked-by-emulation): emulation says which kernels run, not how
 fast. So the estimate is the model's multiply-accumulates (counted from its ONNX graph at the
-size the daemon runs it) over a board's single-core fp32 peak, times the share of its peak
-onnxruntime reaches on this machine's CPU (measured now: min of 3 x 200 single-thread runs
-against this CPU's AVX-512 peak at its nominal clock), taken as a range, since NEON kernels
-and memory are not AVX-512's. The board peaks are the cores' fused multiply-add width: these
-are estimates, not measurements.
+size the daemon runs it) over a board's single-core fp32 peak, times the share of that peak
+the model reaches on this machine's core (measured now: min of 3 x 200 single-thread runs),
+taken as a range, since NEON kernels and memory are not this CPU's. This core's peak is
+measured too, as onnxruntime's own single-thread matrix product (a large one keeps the FMA
+units busy), not assumed from the CPU's name: vector width and clock vary among the x86
+machines this runs on (a Xeon's two 512-bit FMA ports, an EPYC Zen 4's 256-bit ones). On a
+board, that matrix product is assumed to reach 90 % of the cores' fused multiply-add peak,
+as it does here: these are estimates, not measurements.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper, shape_inference
+from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 from edge_daemon.config.classifier import ClassifierConfig
 from edge_daemon.inference.detectors.blazeface import default_model_path
@@ -32,7 +34,10 @@ BOARDS = {
     "Raspberry Pi 5": ("Cortex-A76", 2.4, 8),   # two 128-bit FMA pipes
     "Jetson Orin Nano (CPU)": ("Cortex-A78AE", 1.5, 8),  # two 128-bit FMA pipes
 }
-HOST_MACS_PER_CYCLE = 32  # AVX-512: two 512-bit FMA ports x 16 fp32 lanes
+GEMM_SIZE = 512  # square MatMul for this core's peak: large enough to run at full speed
+# onnxruntime's MatMul reaches about 90 % of an x86 core's FMA peak (54-55 GMAC/s on an EPYC
+# Zen 4 core: 16 per cycle at up to 3.7 GHz); its NEON kernels are assumed to do as well.
+BOARD_GEMM_EFFICIENCY = 0.9
 
 
 def count_macs(path: Path, shape: tuple[int, ...]) -> int:
@@ -60,36 +65,52 @@ def count_macs(path: Path, shape: tuple[int, ...]) -> int:
     return total
 
 
-def min_latency_ms(path: Path, shape: tuple[int, ...]) -> list[float]:
-    """Single-thread latency, the best of 200 runs, three times (the best resists load)."""
+def single_thread_session(model: Path | bytes) -> ort.InferenceSession:
+    """An onnxruntime CPU session on one thread, as one core of a board would run it."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    model_input = session.get_inputs()[0]
-    name = model_input.name
-    rng = np.random.default_rng(0)
-    x = (rng.integers(0, 256, shape, dtype=np.uint8) if "uint8" in model_input.type
-         else rng.random(shape, np.float32))
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def best_times_ms(session: ort.InferenceSession, feeds: dict[str, np.ndarray],
+                  runs: int = 200) -> list[float]:
+    """The best of `runs` runs, three times over (the best resists a loaded machine)."""
     for _ in range(20):
-        session.run(None, {name: x})
+        session.run(None, feeds)
     result = []
     for _ in range(3):
         best = float("inf")
-        for _ in range(200):
+        for _ in range(runs):
             start = time.perf_counter()
-            session.run(None, {name: x})
+            session.run(None, feeds)
             best = min(best, time.perf_counter() - start)
         result.append(best * 1000)
     return result
 
 
-def nominal_ghz() -> float:
-    """This CPU's nominal clock from /proc/cpuinfo (the model name's, else cpu MHz)."""
-    text = Path("/proc/cpuinfo").read_text()
-    named = re.search(r"model name.*@ ([\d.]+)GHz", text)
-    if named:
-        return float(named[1])
-    return float(re.search(r"cpu MHz\s*:\s*([\d.]+)", text)[1]) / 1000
+def min_latency_ms(path: Path, shape: tuple[int, ...]) -> list[float]:
+    """Single-thread latency of a model on random input of this shape, three times."""
+    session = single_thread_session(path)
+    model_input = session.get_inputs()[0]
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, shape, dtype=np.uint8) if "uint8" in model_input.type
+         else rng.random(shape, np.float32))
+    return best_times_ms(session, {model_input.name: x})
+
+
+def host_peak_macs() -> float:
+    """This core's fp32 multiply-accumulates per second in onnxruntime's own MatMul."""
+    n = GEMM_SIZE
+    spec = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+                              spec[:2], spec[2:])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # any onnxruntime of the last years reads it
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.random((n, n), np.float32) for name in "ab"}
+    best_ms = min(best_times_ms(single_thread_session(model.SerializeToString()), feeds, 30))
+    return n**3 / (best_ms / 1000)
 
 
 def main() -> None:
@@ -98,9 +119,10 @@ def main() -> None:
               ("BlazeFace short, 320x192 search", default_model_path("short"), (1, 192, 320, 3)),
               ("BlazeFace short, 64x64 re-find", default_model_path("short"), (1, 64, 64, 3)),
               ("BlazeFace full, 192x192", default_model_path("full"), (1, 192, 192, 3))]
-    host_peak = HOST_MACS_PER_CYCLE * nominal_ghz() * 1e9
-    print(f"host: {ort.__version__=}, peak {host_peak / 1e9:.0f} GMAC/s at {nominal_ghz()} GHz")
-    header = "model | MMAC | host ms (3 runs) | share of peak | " + " | ".join(BOARDS)
+    host_peak = host_peak_macs()
+    print(f"host: onnxruntime {ort.__version__}, one core's peak {host_peak / 1e9:.1f} GMAC/s "
+          f"(a {GEMM_SIZE}x{GEMM_SIZE} MatMul)")
+    header = "model | MMAC | host ms (3 runs) | share of MatMul | " + " | ".join(BOARDS)
     print(header)
     for label, path, shape in models:
         macs = count_macs(path, shape)
@@ -109,7 +131,7 @@ def main() -> None:
         # The range: from this share (as efficient as here) down to 60 % of it.
         cells = []
         for _core, ghz, per_cycle in BOARDS.values():
-            peak = per_cycle * ghz * 1e9
+            peak = per_cycle * ghz * 1e9 * BOARD_GEMM_EFFICIENCY
             fast, slow = macs / (peak * share), macs / (peak * share * 0.6)
             cells.append(f"{fast * 1000:.1f}-{slow * 1000:.1f} ms")
         print(f"{label} | {macs / 1e6:.1f} | {', '.join(f'{r:.2f}' for r in runs)} | "
