@@ -1,9 +1,10 @@
 """The privacy switch end to end: MQTT commands close and reopen a camera (its file is
-really released), the state is retained, bad commands are one line, and with
-`privacy.remember` the switch survives a restart."""
+really released), nothing of it is saved or streamed meanwhile, the state is retained, bad
+commands are one line, and with `privacy.remember` the switch survives a restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from polling import wait_until
+from websockets.sync.client import connect as ws_connect
 
 VIDEO = "single_face.mp4"
 
@@ -58,15 +60,23 @@ def prefix() -> str:
     return f"ee-privacy-{uuid.uuid4().hex[:8]}"
 
 
+def saved(directory: Path, camera_name: str) -> int:
+    """How many samples of that camera the snapshot saver has written (their sidecars)."""
+    return sum(1 for _ in directory.glob(f"*_{camera_name}_*.json"))
+
+
 def test_the_switch_closes_the_camera_and_opens_it_again(
-    assets, mosquitto, mqtt_recorder, daemon_factory, prefix
+    assets, mosquitto, mqtt_recorder, daemon_factory, prefix, tmp_path
 ):
     recorder = mqtt_recorder(mosquitto.host, mosquitto.port, [f"{prefix}/#"])
-    daemon = daemon_factory(config(mosquitto, prefix, {"front": camera(assets),
-                                                       "back": camera(assets)}))
+    snapshots = tmp_path / "snapshots"
+    cfg = config(mosquitto, prefix, {"front": camera(assets), "back": camera(assets)},
+                 snapshots={"enabled": True, "directory": str(snapshots), "interval_s": 0.2})
+    daemon = daemon_factory(cfg)
     results = f"{prefix}/front/results"
     recorder.wait_for(lambda m: m.topic == results, timeout=60, what="front's results")
     assert holds(daemon.pid, VIDEO)
+    assert wait_until(lambda: saved(snapshots, "front") > 0, 30)
 
     send(mosquitto, f"{prefix}/front/privacy/set", "ON")
     recorder.wait_for(lambda m: m.topic == f"{prefix}/front/privacy" and m.text == "ON",
@@ -80,6 +90,21 @@ def test_the_switch_closes_the_camera_and_opens_it_again(
     # Closed, not muted: only the back camera has the video open now.
     assert wait_until(lambda: open_count(daemon.pid, VIDEO) == 1, 10)
     assert last(recorder, f"{prefix}/privacy").text == "OFF"  # not every camera is
+
+    # Nothing of it is saved or streamed while the back camera goes on doing both.
+    front_saved, back_saved = saved(snapshots, "front"), saved(snapshots, "back")
+    with ws_connect(f"ws://127.0.0.1:{cfg['websocket']['port']}/stream", proxy=None,
+                    open_timeout=10) as stream:
+        assert json.loads(stream.recv(timeout=10))["type"] == "hello"
+        streamed = []  # the camera of every result (messages without a `type`)
+        back_at = len(recorder.on(f"{prefix}/back/results"))
+        while len(recorder.on(f"{prefix}/back/results")) < back_at + 10:
+            message = json.loads(stream.recv(timeout=10))
+            if "type" not in message:
+                streamed.append(message["camera"])
+    assert streamed and set(streamed) == {"back"}, streamed
+    assert wait_until(lambda: saved(snapshots, "back") > back_saved, 30)
+    assert saved(snapshots, "front") == front_saved
 
     for payload in ("maybe", "", "ON please", "\xff"):  # ignored, one line for all
         send(mosquitto, f"{prefix}/front/privacy/set", payload)
