@@ -306,7 +306,7 @@ class MqttSink:
     # ----------------------------------------------------------------- publishing
     def _send(self, topic: str, payload: bytes | str, qos: int, retain: bool,
               queue: bool) -> None:
-        """Publish now if connected; else keep it in the offline queue (queue=True) or skip."""
+        """Publish now if live (connected, replay done); else queue it (queue=True) or skip."""
         with self._lock:
             if self._live and self._publish_now(topic, payload, qos, retain):
                 return
